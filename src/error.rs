@@ -1,0 +1,147 @@
+//! The crate's one error type.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in `lernmi`, with the offending values in the message.
+///
+/// Anything a caller or a file can get wrong (layer sizes, input width, label range, batch
+/// size 0, a hyperparameter out of range, a truncated IDX file) is reported through this type;
+/// the crate does not panic on user input.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A network needs at least an input and an output layer.
+    #[error("a network needs at least 2 layer sizes (input and output), got {got}")]
+    TooFewLayers {
+        /// How many sizes were given.
+        got: usize,
+    },
+    /// A layer of width zero.
+    #[error("layer {layer} has zero width (sizes {sizes:?})")]
+    ZeroWidthLayer {
+        /// Index into the list of sizes.
+        layer: usize,
+        /// All the sizes given.
+        sizes: Vec<usize>,
+    },
+    /// Inputs whose row width does not match the network's input layer.
+    #[error("input has {got} features but the network expects {expected}")]
+    InputWidth {
+        /// The network's input width.
+        expected: usize,
+        /// The width given.
+        got: usize,
+    },
+    /// Targets whose row width does not match the network's output layer.
+    #[error("targets have {got} columns but the network has {expected} outputs")]
+    TargetWidth {
+        /// The network's output width.
+        expected: usize,
+        /// The width given.
+        got: usize,
+    },
+    /// Inputs and targets (or labels) with different numbers of rows.
+    #[error("{inputs} input rows but {targets} target rows")]
+    RowCountMismatch {
+        /// Rows of inputs.
+        inputs: usize,
+        /// Rows of targets or labels.
+        targets: usize,
+    },
+    /// An empty batch or dataset where at least one sample is needed.
+    #[error("empty {what}: at least one sample is needed")]
+    Empty {
+        /// What was empty ("batch", "training set", ...).
+        what: &'static str,
+    },
+    /// A class label that does not fit the number of classes.
+    #[error("label {label} at index {index} is out of range for {classes} classes")]
+    LabelOutOfRange {
+        /// The label found.
+        label: usize,
+        /// Its position.
+        index: usize,
+        /// The number of classes.
+        classes: usize,
+    },
+    /// A NaN or infinite value where finite numbers are required.
+    #[error("{what} contains a non-finite value ({value}) at index {index}")]
+    NonFinite {
+        /// What held it ("inputs", "targets", "weights", ...).
+        what: &'static str,
+        /// Flat index of the first offending element.
+        index: usize,
+        /// The value found.
+        value: f64,
+    },
+    /// A hyperparameter outside its valid range.
+    #[error("invalid {name} = {value}: {reason}")]
+    InvalidHyperparameter {
+        /// The parameter's name.
+        name: &'static str,
+        /// The value given.
+        value: f64,
+        /// What the valid range is.
+        reason: &'static str,
+    },
+    /// An activation used where it cannot be (softmax in a hidden layer, say).
+    #[error("{activation} cannot be used {place}")]
+    InvalidActivation {
+        /// The activation's name.
+        activation: &'static str,
+        /// Where it was used and why not.
+        place: &'static str,
+    },
+    /// A loss paired with an output activation it is undefined for.
+    #[error("loss {loss} is undefined for output activation {activation}: {reason}")]
+    LossActivationMismatch {
+        /// The loss's name.
+        loss: &'static str,
+        /// The output activation's name.
+        activation: &'static str,
+        /// Why not.
+        reason: &'static str,
+    },
+    /// An array whose shape does not match what it must hold.
+    #[error("{what}: expected shape {expected:?}, got {got:?}")]
+    Shape {
+        /// What was being given.
+        what: String,
+        /// Expected shape.
+        expected: Vec<usize>,
+        /// Shape given.
+        got: Vec<usize>,
+    },
+    /// Training diverged: the loss became NaN or infinite.
+    #[error("training diverged at epoch {epoch}, batch {batch}: loss is {loss}")]
+    Diverged {
+        /// Epoch (0-based).
+        epoch: usize,
+        /// Batch within the epoch (0-based).
+        batch: usize,
+        /// The loss value.
+        loss: f64,
+    },
+    /// A malformed data file.
+    #[error("{path}: {problem}")]
+    BadFile {
+        /// The file.
+        path: PathBuf,
+        /// What was wrong with it.
+        problem: String,
+    },
+    /// An I/O failure, with the file it concerned.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A thread pool could not be built.
+    #[error("could not build a thread pool: {0}")]
+    ThreadPool(String),
+}
+
+/// `Result` with the crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,206 @@
+//! A dense (fully connected) layer: a weight matrix, a bias vector and an activation,
+//! with its forward pass (F) next to its backward pass (B2–B4).
+
+use ndarray::linalg::general_mat_mul;
+use ndarray::{Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2};
+
+use crate::activation::column_sums_into;
+use crate::{Activation, Error, Float, Result};
+
+/// One layer: `weights` (n_out × n_in, as PyTorch's `nn.Linear`), `biases` (n_out) and σ.
+///
+/// `weights[[j, k]]` is the weight of Lernmi's Link from neuron k of the previous layer to
+/// neuron j of this one; `biases[j]` is the weight of the Link from the bias neuron.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dense<F: Float = f32> {
+    weights: Array2<F>,
+    biases: Array1<F>,
+    activation: Activation,
+}
+
+/// The gradients ∂L/∂W (n_out × n_in) and ∂L/∂b (n_out) of one layer (equations (B3), (B4)).
+#[derive(Clone, Debug, PartialEq)]
+pub struct LayerGradients<F: Float = f32> {
+    /// ∂L/∂W, shaped like the layer's weights.
+    pub weights: Array2<F>,
+    /// ∂L/∂b, shaped like the layer's biases.
+    pub biases: Array1<F>,
+}
+
+impl<F: Float> Dense<F> {
+    /// A layer from its weights (n_out × n_in), biases (n_out) and activation.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] if the biases do not have one entry per weight row,
+    /// [`Error::ZeroWidthLayer`] for an empty weight matrix, [`Error::NonFinite`] for a NaN or
+    /// infinite parameter, and [`Error::InvalidHyperparameter`] for a leaky ReLU with a
+    /// non-finite slope.
+    pub fn new(weights: Array2<F>, biases: Array1<F>, activation: Activation) -> Result<Self> {
+        let (n_out, n_in) = weights.dim();
+        if n_out == 0 || n_in == 0 {
+            return Err(Error::ZeroWidthLayer {
+                layer: usize::from(n_out == 0),
+                sizes: vec![n_in, n_out],
+            });
+        }
+        if biases.len() != n_out {
+            return Err(Error::Shape {
+                what: "biases".into(),
+                expected: vec![n_out],
+                got: vec![biases.len()],
+            });
+        }
+        activation.validate()?;
+        check_finite("weights", weights.iter())?;
+        check_finite("biases", biases.iter())?;
+        Ok(Dense {
+            weights,
+            biases,
+            activation,
+        })
+    }
+
+    /// Width of the previous layer.
+    pub fn n_in(&self) -> usize {
+        self.weights.ncols()
+    }
+
+    /// Width of this layer.
+    pub fn n_out(&self) -> usize {
+        self.weights.nrows()
+    }
+
+    /// The weights, (n_out × n_in).
+    pub fn weights(&self) -> ArrayView2<'_, F> {
+        self.weights.view()
+    }
+
+    /// The biases, (n_out).
+    pub fn biases(&self) -> ArrayView1<'_, F> {
+        self.biases.view()
+    }
+
+    /// Mutable views of the weights and biases (their shapes cannot change).
+    pub fn parameters_mut(&mut self) -> (ArrayViewMut2<'_, F>, ArrayViewMut1<'_, F>) {
+        (self.weights.view_mut(), self.biases.view_mut())
+    }
+
+    /// The activation σ.
+    pub fn activation(&self) -> Activation {
+        self.activation
+    }
+
+    /// Zero gradients shaped like this layer.
+    pub fn zero_gradients(&self) -> LayerGradients<F> {
+        LayerGradients {
+            weights: Array2::zeros(self.weights.raw_dim()),
+            biases: Array1::zeros(self.biases.raw_dim()),
+        }
+    }
+
+    /// (F): `Z = X·Wᵀ + b`, `A = σ(Z)`, written into the given buffers.
+    ///
+    /// # Shapes
+    /// `inputs`: (batch, n_in); `weighted_inputs`, `activations`: (batch, n_out).
+    pub fn forward(
+        &self,
+        inputs: ArrayView2<'_, F>,
+        mut weighted_inputs: ArrayViewMut2<'_, F>,
+        activations: ArrayViewMut2<'_, F>,
+    ) {
+        debug_assert_eq!(inputs.ncols(), self.n_in());
+        general_mat_mul(
+            F::one(),
+            &inputs,
+            &self.weights.t(),
+            F::zero(),
+            &mut weighted_inputs,
+        );
+        weighted_inputs += &self.biases;
+        self.activation
+            .forward(weighted_inputs.view(), activations);
+    }
+
+    /// (B3), (B4): adds `Δᵀ·A_prev` and the column sums of Δ to `gradients` (or overwrites them
+    /// when `accumulate` is false).
+    ///
+    /// # Shapes
+    /// `inputs` (A_prev): (batch, n_in); `output_sensitivities` (Δ): (batch, n_out).
+    pub fn parameter_gradients(
+        &self,
+        inputs: ArrayView2<'_, F>,
+        output_sensitivities: ArrayView2<'_, F>,
+        gradients: &mut LayerGradients<F>,
+        accumulate: bool,
+    ) {
+        let beta = if accumulate { F::one() } else { F::zero() };
+        general_mat_mul(
+            F::one(),
+            &output_sensitivities.t(),
+            &inputs,
+            beta,
+            &mut gradients.weights,
+        );
+        column_sums_into(output_sensitivities, gradients.biases.view_mut(), accumulate);
+    }
+
+    /// The first half of (B2): `Δ·W`, the sensitivity ∂L/∂A_prev handed to the previous layer
+    /// (each element is one of Lernmi's summed neuron sensitivities).
+    ///
+    /// # Shapes
+    /// `output_sensitivities`: (batch, n_out); `input_sensitivities`: (batch, n_in).
+    pub fn input_sensitivities(
+        &self,
+        output_sensitivities: ArrayView2<'_, F>,
+        mut input_sensitivities: ArrayViewMut2<'_, F>,
+    ) {
+        general_mat_mul(
+            F::one(),
+            &output_sensitivities,
+            &self.weights,
+            F::zero(),
+            &mut input_sensitivities,
+        );
+    }
+}
+
+impl<F: Float> LayerGradients<F> {
+    /// Adds another layer's gradients element by element.
+    pub fn add_assign(&mut self, other: &LayerGradients<F>) {
+        self.weights += &other.weights;
+        self.biases += &other.biases;
+    }
+
+    /// Multiplies every gradient by `factor`.
+    pub fn scale(&mut self, factor: F) {
+        self.weights.mapv_inplace(|g| g * factor);
+        self.biases.mapv_inplace(|g| g * factor);
+    }
+
+    /// Copies `other` into `self` (same shapes).
+    pub fn assign(&mut self, other: &LayerGradients<F>) {
+        self.weights.assign(&other.weights);
+        self.biases.assign(&other.biases);
+    }
+
+    /// Whether every gradient is finite.
+    pub fn is_finite(&self) -> bool {
+        self.weights.iter().all(|g| g.is_finite()) && self.biases.iter().all(|g| g.is_finite())
+    }
+}
+
+pub(crate) fn check_finite<'a, F: Float>(
+    what: &'static str,
+    values: impl Iterator<Item = &'a F>,
+) -> Result<()> {
+    for (index, &v) in values.enumerate() {
+        if !v.is_finite() {
+            return Err(Error::NonFinite {
+                what,
+                index,
+                value: v.to_f64_lossless(),
+            });
+        }
+    }
+    Ok(())
+}

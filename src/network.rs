@@ -1,0 +1,560 @@
+//! A network: dense layers in order, a loss, and the batched forward and backward passes.
+
+use ndarray::{s, Array2, ArrayView2, ArrayViewMut2, Axis};
+use rayon::prelude::*;
+
+use crate::layer::{check_finite, LayerGradients};
+use crate::{Activation, Dense, Error, Float, Init, Loss, Result};
+
+/// Rows per parallel chunk in [`Network::predict`] and [`Network::evaluate`]; fixed, so results
+/// do not depend on the thread count.
+const EVAL_CHUNK: usize = 256;
+
+/// A feed-forward network of [`Dense`] layers trained against a [`Loss`].
+///
+/// `layers[0]` follows the input. An optional input activation is applied to the inputs before
+/// the first layer; it exists to express Lernmi's quirk that input neurons apply the sigmoid too.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Network<F: Float = f32> {
+    layers: Vec<Dense<F>>,
+    loss: Loss,
+    input_activation: Option<Activation>,
+}
+
+/// The gradients of every layer, in layer order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Gradients<F: Float = f32> {
+    /// One entry per layer.
+    pub layers: Vec<LayerGradients<F>>,
+}
+
+/// Loss and accuracy of a network on a labelled set.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Evaluation {
+    /// Mean loss per sample.
+    pub loss: f64,
+    /// Samples whose largest output (first one on ties) is at the target's largest entry.
+    pub correct: usize,
+    /// Samples evaluated.
+    pub total: usize,
+}
+
+impl Evaluation {
+    /// `correct / total`, a fraction in [0, 1].
+    pub fn accuracy(&self) -> f64 {
+        if self.total == 0 {
+            0.0
+        } else {
+            self.correct as f64 / self.total as f64
+        }
+    }
+}
+
+/// Buffers for the forward and backward pass of up to `capacity` rows, allocated once and
+/// reused, so that a training step allocates nothing.
+#[derive(Clone, Debug)]
+pub struct Workspace<F: Float = f32> {
+    capacity: usize,
+    /// Inputs after the input activation, (capacity, n_in); empty without one.
+    inputs: Array2<F>,
+    /// Z_l per layer, (capacity, n_l).
+    weighted_inputs: Vec<Array2<F>>,
+    /// A_l per layer, (capacity, n_l).
+    activations: Vec<Array2<F>>,
+    /// Δ_l = ∂L/∂Z_l per layer, (capacity, n_l).
+    sensitivities: Vec<Array2<F>>,
+}
+
+/// Builds a [`Network`]: layer sizes, activations, loss, initialisation and seed.
+#[derive(Clone, Debug)]
+pub struct NetworkBuilder {
+    sizes: Vec<usize>,
+    hidden: Activation,
+    output: Activation,
+    loss: Loss,
+    init: Init,
+    seed: u64,
+    input_activation: Option<Activation>,
+}
+
+impl NetworkBuilder {
+    /// Hidden activation for every hidden layer (default ReLU).
+    pub fn hidden(mut self, activation: Activation) -> Self {
+        self.hidden = activation;
+        self
+    }
+
+    /// Output activation (default softmax).
+    pub fn output(mut self, activation: Activation) -> Self {
+        self.output = activation;
+        self
+    }
+
+    /// Loss (default cross-entropy).
+    pub fn loss(mut self, loss: Loss) -> Self {
+        self.loss = loss;
+        self
+    }
+
+    /// Weight initialisation (default [`Init::He`]).
+    pub fn init(mut self, init: Init) -> Self {
+        self.init = init;
+        self
+    }
+
+    /// Seed for the initialisation (default 0).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Activation applied to the inputs before the first layer (default none).
+    pub fn input_activation(mut self, activation: Option<Activation>) -> Self {
+        self.input_activation = activation;
+        self
+    }
+
+    /// Builds the network in float type `F`.
+    ///
+    /// # Errors
+    /// [`Error::TooFewLayers`], [`Error::ZeroWidthLayer`], [`Error::InvalidActivation`] (softmax
+    /// anywhere but the output), [`Error::LossActivationMismatch`].
+    pub fn build<F: Float>(&self) -> Result<Network<F>> {
+        let sizes = &self.sizes;
+        if sizes.len() < 2 {
+            return Err(Error::TooFewLayers { got: sizes.len() });
+        }
+        if let Some(layer) = sizes.iter().position(|&n| n == 0) {
+            return Err(Error::ZeroWidthLayer {
+                layer,
+                sizes: sizes.clone(),
+            });
+        }
+        let last = sizes.len() - 2;
+        let layers = sizes
+            .windows(2)
+            .enumerate()
+            .map(|(l, pair)| {
+                let (weights, biases) = self.init.draw(pair[0], pair[1], self.seed, l);
+                let activation = if l == last { self.output } else { self.hidden };
+                Dense::new(weights, biases, activation)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Network::from_layers(layers, self.loss, self.input_activation)
+    }
+}
+
+impl<F: Float> Network<F> {
+    /// Starts building a network with the given layer sizes, input first.
+    ///
+    /// Defaults: ReLU hidden layers, softmax output, cross-entropy, [`Init::He`], seed 0.
+    pub fn builder(sizes: &[usize]) -> NetworkBuilder {
+        NetworkBuilder {
+            sizes: sizes.to_vec(),
+            hidden: Activation::Relu,
+            output: Activation::Softmax,
+            loss: Loss::CrossEntropy,
+            init: Init::He,
+            seed: 0,
+            input_activation: None,
+        }
+    }
+
+    /// The seed's network in the dense engine: sigmoid everywhere (the input layer too),
+    /// squared error, and the seed's initial weights ([`Init::Lernmi`]).
+    pub fn lernmi_builder(sizes: &[usize]) -> NetworkBuilder {
+        Self::builder(sizes)
+            .hidden(Activation::Sigmoid)
+            .output(Activation::Sigmoid)
+            .loss(Loss::SquaredError)
+            .init(Init::Lernmi)
+            .input_activation(Some(Activation::Sigmoid))
+    }
+
+    /// A network from its layers, which must chain (each `n_in` is the previous `n_out`).
+    ///
+    /// # Errors
+    /// [`Error::Empty`] for no layers, [`Error::Shape`] for layers that do not chain,
+    /// [`Error::InvalidActivation`] for softmax in a hidden layer or at the input, and
+    /// [`Error::LossActivationMismatch`].
+    pub fn from_layers(
+        layers: Vec<Dense<F>>,
+        loss: Loss,
+        input_activation: Option<Activation>,
+    ) -> Result<Self> {
+        let Some(last) = layers.last() else {
+            return Err(Error::Empty { what: "layer list" });
+        };
+        loss.check_output(last.activation())?;
+        for (l, pair) in layers.windows(2).enumerate() {
+            if pair[1].n_in() != pair[0].n_out() {
+                return Err(Error::Shape {
+                    what: format!("weights of layer {}", l + 1),
+                    expected: vec![pair[1].n_out(), pair[0].n_out()],
+                    got: vec![pair[1].n_out(), pair[1].n_in()],
+                });
+            }
+            if !pair[0].activation().is_elementwise() {
+                return Err(Error::InvalidActivation {
+                    activation: pair[0].activation().name(),
+                    place: "in a hidden layer (only at the output)",
+                });
+            }
+        }
+        if let Some(a) = input_activation {
+            a.validate()?;
+            if !a.is_elementwise() {
+                return Err(Error::InvalidActivation {
+                    activation: a.name(),
+                    place: "as the input activation",
+                });
+            }
+        }
+        Ok(Network {
+            layers,
+            loss,
+            input_activation,
+        })
+    }
+
+    /// The layers, `layers()[0]` following the input.
+    pub fn layers(&self) -> &[Dense<F>] {
+        &self.layers
+    }
+
+    /// Mutable access to the layers (their shapes and activations stay fixed).
+    pub fn layers_mut(&mut self) -> &mut [Dense<F>] {
+        &mut self.layers
+    }
+
+    /// The loss.
+    pub fn loss(&self) -> Loss {
+        self.loss
+    }
+
+    /// The input activation, if any.
+    pub fn input_activation(&self) -> Option<Activation> {
+        self.input_activation
+    }
+
+    /// Layer sizes, input first.
+    pub fn sizes(&self) -> Vec<usize> {
+        std::iter::once(self.n_inputs())
+            .chain(self.layers.iter().map(Dense::n_out))
+            .collect()
+    }
+
+    /// Width of the input.
+    pub fn n_inputs(&self) -> usize {
+        self.layers.first().map_or(0, Dense::n_in)
+    }
+
+    /// Width of the output.
+    pub fn n_outputs(&self) -> usize {
+        self.layers.last().map_or(0, Dense::n_out)
+    }
+
+    /// Number of trainable parameters.
+    pub fn parameter_count(&self) -> usize {
+        self.layers
+            .iter()
+            .map(|l| l.weights().len() + l.biases().len())
+            .sum()
+    }
+
+    /// Zero gradients shaped like this network.
+    pub fn zero_gradients(&self) -> Gradients<F> {
+        Gradients {
+            layers: self.layers.iter().map(Dense::zero_gradients).collect(),
+        }
+    }
+
+    /// Buffers for batches of up to `capacity` rows.
+    pub fn workspace(&self, capacity: usize) -> Workspace<F> {
+        let rows = |n: usize| Array2::zeros((capacity, n));
+        let per_layer = || self.layers.iter().map(|l| rows(l.n_out())).collect();
+        Workspace {
+            capacity,
+            inputs: if self.input_activation.is_some() {
+                rows(self.n_inputs())
+            } else {
+                Array2::zeros((0, 0))
+            },
+            weighted_inputs: per_layer(),
+            activations: per_layer(),
+            sensitivities: per_layer(),
+        }
+    }
+
+    /// Checks a batch of inputs: non-empty, the right width, finite.
+    ///
+    /// # Errors
+    /// [`Error::Empty`], [`Error::InputWidth`], [`Error::NonFinite`].
+    pub fn check_inputs(&self, inputs: ArrayView2<'_, F>) -> Result<()> {
+        if inputs.nrows() == 0 {
+            return Err(Error::Empty { what: "batch" });
+        }
+        if inputs.ncols() != self.n_inputs() {
+            return Err(Error::InputWidth {
+                expected: self.n_inputs(),
+                got: inputs.ncols(),
+            });
+        }
+        check_finite("inputs", inputs.iter())
+    }
+
+    /// Checks targets against inputs: the same number of rows, the output width, finite.
+    ///
+    /// # Errors
+    /// [`Error::RowCountMismatch`], [`Error::TargetWidth`], [`Error::NonFinite`].
+    pub fn check_targets(&self, inputs: ArrayView2<'_, F>, targets: ArrayView2<'_, F>) -> Result<()> {
+        if targets.nrows() != inputs.nrows() {
+            return Err(Error::RowCountMismatch {
+                inputs: inputs.nrows(),
+                targets: targets.nrows(),
+            });
+        }
+        if targets.ncols() != self.n_outputs() {
+            return Err(Error::TargetWidth {
+                expected: self.n_outputs(),
+                got: targets.ncols(),
+            });
+        }
+        check_finite("targets", targets.iter())
+    }
+
+    /// (F) for every layer, into `workspace`; returns the number of rows processed.
+    /// Inputs must already be checked and fit the workspace.
+    pub(crate) fn forward_into(&self, inputs: ArrayView2<'_, F>, ws: &mut Workspace<F>) -> usize {
+        let rows = inputs.nrows();
+        debug_assert!(rows <= ws.capacity);
+        if let Some(act) = self.input_activation {
+            let mut x = ws.inputs.slice_mut(s![..rows, ..]);
+            x.assign(&inputs);
+            act.forward_in_place(x);
+        }
+        for (l, layer) in self.layers.iter().enumerate() {
+            let (done, rest) = ws.activations.split_at_mut(l);
+            let previous = match (l, self.input_activation) {
+                (0, None) => inputs.view(),
+                (0, Some(_)) => ws.inputs.slice(s![..rows, ..]),
+                _ => done[l - 1].slice(s![..rows, ..]),
+            };
+            layer.forward(
+                previous,
+                ws.weighted_inputs[l].slice_mut(s![..rows, ..]),
+                rest[0].slice_mut(s![..rows, ..]),
+            );
+        }
+        rows
+    }
+
+    /// Forward and backward pass over one batch: **sets** `gradients` to the gradients of the
+    /// loss summed over the batch's samples (not averaged) and returns that summed loss.
+    /// Inputs and targets must already be checked and fit the workspace.
+    pub(crate) fn summed_gradients(
+        &self,
+        inputs: ArrayView2<'_, F>,
+        targets: ArrayView2<'_, F>,
+        ws: &mut Workspace<F>,
+        gradients: &mut Gradients<F>,
+    ) -> f64 {
+        let rows = self.forward_into(inputs, ws);
+        let last = self.layers.len() - 1;
+        let output = self.layers[last].activation();
+        let z = ws.weighted_inputs[last].slice(s![..rows, ..]);
+        let a = ws.activations[last].slice(s![..rows, ..]);
+        let loss = self.loss.sum(output, z, a, targets);
+        // (B1)
+        self.loss.output_sensitivities(
+            output,
+            z,
+            a,
+            targets,
+            ws.sensitivities[last].slice_mut(s![..rows, ..]),
+        );
+        for (l, layer) in self.layers.iter().enumerate().rev() {
+            let (below, here) = ws.sensitivities.split_at_mut(l);
+            let delta = here[0].slice(s![..rows, ..]);
+            let previous = match (l, self.input_activation) {
+                (0, None) => inputs.view(),
+                (0, Some(_)) => ws.inputs.slice(s![..rows, ..]),
+                _ => ws.activations[l - 1].slice(s![..rows, ..]),
+            };
+            // (B3), (B4)
+            layer.parameter_gradients(previous, delta, &mut gradients.layers[l], false);
+            if l > 0 {
+                // (B2): pull the sensitivity back through W_l, then through σ_{l−1}.
+                let mut pulled: ArrayViewMut2<'_, F> = below[l - 1].slice_mut(s![..rows, ..]);
+                layer.input_sensitivities(delta, pulled.view_mut());
+                self.layers[l - 1].activation().backward_in_place(
+                    ws.weighted_inputs[l - 1].slice(s![..rows, ..]),
+                    ws.activations[l - 1].slice(s![..rows, ..]),
+                    pulled,
+                );
+            }
+        }
+        loss
+    }
+
+    /// The mean loss over a batch and its gradients (mean over the batch, see [`crate::loss`]).
+    ///
+    /// # Shapes
+    /// `inputs`: (batch, n_in); `targets`: (batch, n_out).
+    ///
+    /// # Errors
+    /// As [`Network::check_inputs`] and [`Network::check_targets`].
+    pub fn gradients(
+        &self,
+        inputs: ArrayView2<'_, F>,
+        targets: ArrayView2<'_, F>,
+    ) -> Result<(f64, Gradients<F>)> {
+        self.check_inputs(inputs)?;
+        self.check_targets(inputs, targets)?;
+        let rows = inputs.nrows();
+        let mut ws = self.workspace(rows);
+        let mut gradients = self.zero_gradients();
+        let loss = self.summed_gradients(inputs, targets, &mut ws, &mut gradients);
+        gradients.scale(F::one() / F::of(rows as f64));
+        Ok((loss / rows as f64, gradients))
+    }
+
+    /// The network's outputs for a batch of inputs, computed in parallel over fixed chunks.
+    ///
+    /// # Shapes
+    /// `inputs`: (batch, n_in); result: (batch, n_out).
+    ///
+    /// # Errors
+    /// As [`Network::check_inputs`].
+    pub fn predict(&self, inputs: ArrayView2<'_, F>) -> Result<Array2<F>> {
+        self.check_inputs(inputs)?;
+        let mut outputs = Array2::zeros((inputs.nrows(), self.n_outputs()));
+        let last = self.layers.len() - 1;
+        inputs
+            .axis_chunks_iter(Axis(0), EVAL_CHUNK)
+            .into_par_iter()
+            .zip(outputs.axis_chunks_iter_mut(Axis(0), EVAL_CHUNK))
+            .for_each_init(
+                || self.workspace(EVAL_CHUNK),
+                |ws, (x, mut out)| {
+                    let rows = self.forward_into(x, ws);
+                    out.assign(&ws.activations[last].slice(s![..rows, ..]));
+                },
+            );
+        Ok(outputs)
+    }
+
+    /// Mean loss and accuracy over a set, in parallel over fixed chunks (the result does not
+    /// depend on the thread count). A sample counts as correct when its first largest output is
+    /// at its target's first largest entry (the seed's argmax).
+    ///
+    /// # Shapes
+    /// `inputs`: (n, n_in); `targets`: (n, n_out), typically one-hot (see [`crate::one_hot`]).
+    ///
+    /// # Errors
+    /// As [`Network::check_inputs`] and [`Network::check_targets`].
+    pub fn evaluate(&self, inputs: ArrayView2<'_, F>, targets: ArrayView2<'_, F>) -> Result<Evaluation> {
+        self.check_inputs(inputs)?;
+        self.check_targets(inputs, targets)?;
+        let last = self.layers.len() - 1;
+        let output = self.layers[last].activation();
+        let per_chunk: Vec<(f64, usize)> = inputs
+            .axis_chunks_iter(Axis(0), EVAL_CHUNK)
+            .into_par_iter()
+            .zip(targets.axis_chunks_iter(Axis(0), EVAL_CHUNK))
+            .map_init(
+                || self.workspace(EVAL_CHUNK),
+                |ws, (x, y)| {
+                    let rows = self.forward_into(x, ws);
+                    let z = ws.weighted_inputs[last].slice(s![..rows, ..]);
+                    let a = ws.activations[last].slice(s![..rows, ..]);
+                    let loss = self.loss.sum(output, z, a, y);
+                    let correct = a
+                        .rows()
+                        .into_iter()
+                        .zip(y.rows())
+                        .filter(|(a, y)| argmax(a.iter()) == argmax(y.iter()))
+                        .count();
+                    (loss, correct)
+                },
+            )
+            .collect();
+        let (loss, correct) = per_chunk
+            .iter()
+            .fold((0.0, 0), |(l, c), &(dl, dc)| (l + dl, c + dc));
+        Ok(Evaluation {
+            loss: loss / inputs.nrows() as f64,
+            correct,
+            total: inputs.nrows(),
+        })
+    }
+
+    /// Index of the first largest output for each row of `inputs`.
+    ///
+    /// # Errors
+    /// As [`Network::check_inputs`].
+    pub fn classify(&self, inputs: ArrayView2<'_, F>) -> Result<Vec<usize>> {
+        let outputs = self.predict(inputs)?;
+        Ok(outputs.rows().into_iter().map(|r| argmax(r.iter())).collect())
+    }
+}
+
+impl<F: Float> Gradients<F> {
+    /// Adds another set of gradients, layer by layer.
+    pub fn add_assign(&mut self, other: &Gradients<F>) {
+        for (a, b) in self.layers.iter_mut().zip(&other.layers) {
+            a.add_assign(b);
+        }
+    }
+
+    /// Copies `other` into `self`.
+    pub fn assign(&mut self, other: &Gradients<F>) {
+        for (a, b) in self.layers.iter_mut().zip(&other.layers) {
+            a.assign(b);
+        }
+    }
+
+    /// Multiplies every gradient by `factor`.
+    pub fn scale(&mut self, factor: F) {
+        for g in &mut self.layers {
+            g.scale(factor);
+        }
+    }
+
+    /// Whether every gradient is finite.
+    pub fn is_finite(&self) -> bool {
+        self.layers.iter().all(LayerGradients::is_finite)
+    }
+}
+
+/// Index of the first largest value (NaN never wins).
+pub(crate) fn argmax<'a, F: Float + 'a>(values: impl Iterator<Item = &'a F>) -> usize {
+    let mut best = 0;
+    let mut best_value = F::neg_infinity();
+    for (i, &v) in values.enumerate() {
+        if v > best_value {
+            best = i;
+            best_value = v;
+        }
+    }
+    best
+}
+
+/// One-hot targets: row i has 1 in column `labels[i]`, 0 elsewhere.
+///
+/// # Errors
+/// [`Error::LabelOutOfRange`] for a label ≥ `classes`.
+pub fn one_hot<F: Float>(labels: &[usize], classes: usize) -> Result<Array2<F>> {
+    let mut targets = Array2::zeros((labels.len(), classes));
+    for (index, &label) in labels.iter().enumerate() {
+        if label >= classes {
+            return Err(Error::LabelOutOfRange {
+                label,
+                index,
+                classes,
+            });
+        }
+        targets[[index, label]] = F::one();
+    }
+    Ok(targets)
+}

@@ -1,0 +1,376 @@
+//! Optimisers (SGD, momentum, Nesterov, Adam), L2 weight decay and learning-rate schedules.
+//!
+//! Every optimiser consumes the batch-mean gradients g = ∂L/∂θ of [`crate::Gradients`]. With
+//! L2 weight decay λ the gradient of the weights becomes g + λ·w (biases are not decayed).
+//!
+//! | optimiser | update |
+//! |---|---|
+//! | SGD (the seed's) | w ← w − η·g |
+//! | momentum | v ← μ·v + g;  w ← w − η·v |
+//! | Nesterov | v ← μ·v + g;  w ← w − η·(g + μ·v) |
+//! | Adam | m ← β₁m + (1−β₁)g;  v ← β₂v + (1−β₂)g²;  w ← w − η·m̂ / (√v̂ + ε), m̂ = m/(1−β₁ᵗ), v̂ = v/(1−β₂ᵗ) |
+//!
+//! These are the conventions of PyTorch's `torch.optim`, so hyperparameters carry over.
+
+use ndarray::{Array1, Array2, Zip};
+
+use crate::{Error, Float, Gradients, Network, Result};
+
+/// An optimiser and its hyperparameters.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum Optimizer {
+    /// Plain stochastic gradient descent, Lernmi's `weight -= rate * gradient`.
+    Sgd {
+        /// η.
+        learning_rate: f64,
+    },
+    /// SGD with (heavy-ball or Nesterov) momentum.
+    Momentum {
+        /// η.
+        learning_rate: f64,
+        /// μ ∈ [0, 1).
+        momentum: f64,
+        /// Nesterov's look-ahead form.
+        nesterov: bool,
+    },
+    /// Adam (Kingma & Ba).
+    Adam {
+        /// η.
+        learning_rate: f64,
+        /// β₁ ∈ [0, 1).
+        beta1: f64,
+        /// β₂ ∈ [0, 1).
+        beta2: f64,
+        /// ε > 0.
+        epsilon: f64,
+    },
+}
+
+impl Optimizer {
+    /// SGD with learning rate η.
+    pub fn sgd(learning_rate: f64) -> Self {
+        Optimizer::Sgd { learning_rate }
+    }
+
+    /// Heavy-ball momentum.
+    pub fn momentum(learning_rate: f64, momentum: f64) -> Self {
+        Optimizer::Momentum {
+            learning_rate,
+            momentum,
+            nesterov: false,
+        }
+    }
+
+    /// Nesterov momentum.
+    pub fn nesterov(learning_rate: f64, momentum: f64) -> Self {
+        Optimizer::Momentum {
+            learning_rate,
+            momentum,
+            nesterov: true,
+        }
+    }
+
+    /// Adam with β₁ = 0.9, β₂ = 0.999, ε = 1e-8.
+    pub fn adam(learning_rate: f64) -> Self {
+        Optimizer::Adam {
+            learning_rate,
+            beta1: 0.9,
+            beta2: 0.999,
+            epsilon: 1e-8,
+        }
+    }
+
+    /// The base learning rate η.
+    pub fn learning_rate(&self) -> f64 {
+        match *self {
+            Optimizer::Sgd { learning_rate }
+            | Optimizer::Momentum { learning_rate, .. }
+            | Optimizer::Adam { learning_rate, .. } => learning_rate,
+        }
+    }
+
+    /// The optimiser's name: `sgd`, `momentum`, `nesterov` or `adam`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Optimizer::Sgd { .. } => "sgd",
+            Optimizer::Momentum { nesterov: false, .. } => "momentum",
+            Optimizer::Momentum { nesterov: true, .. } => "nesterov",
+            Optimizer::Adam { .. } => "adam",
+        }
+    }
+
+    /// Checks the hyperparameters.
+    ///
+    /// # Errors
+    /// [`Error::InvalidHyperparameter`] for a learning rate that is not finite and positive
+    /// (or above 1e4), a momentum or β outside [0, 1), or an ε that is not finite and positive.
+    pub fn validate(&self) -> Result<()> {
+        let lr = self.learning_rate();
+        if !(lr.is_finite() && lr > 0.0 && lr <= 1e4) {
+            return Err(Error::InvalidHyperparameter {
+                name: "learning_rate",
+                value: lr,
+                reason: "must be finite, positive and at most 1e4",
+            });
+        }
+        let unit = |name, value: f64| {
+            if (0.0..1.0).contains(&value) {
+                Ok(())
+            } else {
+                Err(Error::InvalidHyperparameter {
+                    name,
+                    value,
+                    reason: "must be in [0, 1)",
+                })
+            }
+        };
+        match *self {
+            Optimizer::Sgd { .. } => Ok(()),
+            Optimizer::Momentum { momentum, .. } => unit("momentum", momentum),
+            Optimizer::Adam {
+                beta1,
+                beta2,
+                epsilon,
+                ..
+            } => {
+                unit("beta1", beta1)?;
+                unit("beta2", beta2)?;
+                if epsilon.is_finite() && epsilon > 0.0 {
+                    Ok(())
+                } else {
+                    Err(Error::InvalidHyperparameter {
+                        name: "epsilon",
+                        value: epsilon,
+                        reason: "must be finite and positive",
+                    })
+                }
+            }
+        }
+    }
+}
+
+/// How the learning rate changes from epoch to epoch.
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
+#[non_exhaustive]
+pub enum Schedule {
+    /// η every epoch.
+    #[default]
+    Constant,
+    /// η·factor^⌊epoch / every⌋: multiplied by `factor` every `every` epochs.
+    Step {
+        /// Epochs between reductions (≥ 1).
+        every: usize,
+        /// Multiplier in (0, 1].
+        factor: f64,
+    },
+    /// Cosine annealing from η down to η·`floor` over `epochs` epochs:
+    /// η_e = η·(floor + (1 − floor)·(1 + cos(π·e/epochs))/2).
+    Cosine {
+        /// Length of the schedule in epochs (≥ 1); later epochs stay at the floor.
+        epochs: usize,
+        /// Final learning rate as a fraction of η, in [0, 1].
+        floor: f64,
+    },
+}
+
+impl Schedule {
+    /// The learning rate for `epoch` (0-based) given the base rate.
+    pub fn learning_rate(&self, base: f64, epoch: usize) -> f64 {
+        match *self {
+            Schedule::Constant => base,
+            Schedule::Step { every, factor } => {
+                base * factor.powi((epoch / every.max(1)).min(i32::MAX as usize) as i32)
+            }
+            Schedule::Cosine { epochs, floor } => {
+                let t = (epoch as f64 / epochs.max(1) as f64).min(1.0);
+                base * (floor + (1.0 - floor) * 0.5 * (1.0 + (std::f64::consts::PI * t).cos()))
+            }
+        }
+    }
+
+    /// Checks the schedule's parameters.
+    ///
+    /// # Errors
+    /// [`Error::InvalidHyperparameter`] for `every` or `epochs` of 0, a factor outside (0, 1],
+    /// or a floor outside [0, 1].
+    pub fn validate(&self) -> Result<()> {
+        match *self {
+            Schedule::Constant => Ok(()),
+            Schedule::Step { every, factor } => {
+                if every == 0 {
+                    return Err(Error::InvalidHyperparameter {
+                        name: "schedule step every",
+                        value: 0.0,
+                        reason: "must be at least 1 epoch",
+                    });
+                }
+                if !(factor > 0.0 && factor <= 1.0) {
+                    return Err(Error::InvalidHyperparameter {
+                        name: "schedule step factor",
+                        value: factor,
+                        reason: "must be in (0, 1]",
+                    });
+                }
+                Ok(())
+            }
+            Schedule::Cosine { epochs, floor } => {
+                if epochs == 0 {
+                    return Err(Error::InvalidHyperparameter {
+                        name: "cosine schedule epochs",
+                        value: 0.0,
+                        reason: "must be at least 1",
+                    });
+                }
+                if !(0.0..=1.0).contains(&floor) {
+                    return Err(Error::InvalidHyperparameter {
+                        name: "cosine schedule floor",
+                        value: floor,
+                        reason: "must be in [0, 1]",
+                    });
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// An optimiser's per-parameter state (velocities or moments), shaped like the network.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OptimizerState<F: Float = f32> {
+    optimizer: Optimizer,
+    /// Velocity (momentum) or first moment (Adam), per layer: weights, biases.
+    first: Vec<(Array2<F>, Array1<F>)>,
+    /// Second moment (Adam), per layer.
+    second: Vec<(Array2<F>, Array1<F>)>,
+    /// Steps taken.
+    steps: u64,
+}
+
+impl<F: Float> OptimizerState<F> {
+    /// Fresh state for `optimizer` on `network`.
+    ///
+    /// # Errors
+    /// As [`Optimizer::validate`].
+    pub fn new(optimizer: Optimizer, network: &Network<F>) -> Result<Self> {
+        optimizer.validate()?;
+        let zeros = || -> Vec<(Array2<F>, Array1<F>)> {
+            network
+                .layers()
+                .iter()
+                .map(|l| {
+                    (
+                        Array2::zeros(l.weights().raw_dim()),
+                        Array1::zeros(l.biases().raw_dim()),
+                    )
+                })
+                .collect()
+        };
+        let (first, second) = match optimizer {
+            Optimizer::Sgd { .. } => (Vec::new(), Vec::new()),
+            Optimizer::Momentum { .. } => (zeros(), Vec::new()),
+            Optimizer::Adam { .. } => (zeros(), zeros()),
+        };
+        Ok(OptimizerState {
+            optimizer,
+            first,
+            second,
+            steps: 0,
+        })
+    }
+
+    /// The optimiser.
+    pub fn optimizer(&self) -> Optimizer {
+        self.optimizer
+    }
+
+    /// Steps taken so far.
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    /// Applies one update with learning rate `learning_rate` and L2 weight decay `weight_decay`.
+    /// `gradients` must be shaped like `network`.
+    pub fn step(
+        &mut self,
+        network: &mut Network<F>,
+        gradients: &Gradients<F>,
+        learning_rate: f64,
+        weight_decay: f64,
+    ) {
+        self.steps += 1;
+        let lr = F::of(learning_rate);
+        let wd = F::of(weight_decay);
+        let decay = weight_decay != 0.0;
+        for (l, (layer, grads)) in network
+            .layers_mut()
+            .iter_mut()
+            .zip(&gradients.layers)
+            .enumerate()
+        {
+            let (mut weights, mut biases) = layer.parameters_mut();
+            match self.optimizer {
+                Optimizer::Sgd { .. } => {
+                    if decay {
+                        Zip::from(&mut weights)
+                            .and(&grads.weights)
+                            .for_each(|w, &g| *w -= lr * (g + wd * *w));
+                    } else {
+                        // The seed's update: weight − rate·(input · output sensitivity).
+                        Zip::from(&mut weights)
+                            .and(&grads.weights)
+                            .for_each(|w, &g| *w -= lr * g);
+                    }
+                    Zip::from(&mut biases)
+                        .and(&grads.biases)
+                        .for_each(|b, &g| *b -= lr * g);
+                }
+                Optimizer::Momentum {
+                    momentum, nesterov, ..
+                } => {
+                    let mu = F::of(momentum);
+                    let (vw, vb) = &mut self.first[l];
+                    let update = |w: &mut F, v: &mut F, g: F| {
+                        *v = mu * *v + g;
+                        *w -= lr * if nesterov { g + mu * *v } else { *v };
+                    };
+                    Zip::from(&mut weights)
+                        .and(vw)
+                        .and(&grads.weights)
+                        .for_each(|w, v, &g| update(w, v, g + wd * *w));
+                    Zip::from(&mut biases)
+                        .and(vb)
+                        .and(&grads.biases)
+                        .for_each(|b, v, &g| update(b, v, g));
+                }
+                Optimizer::Adam {
+                    beta1,
+                    beta2,
+                    epsilon,
+                    ..
+                } => {
+                    let t = self.steps.min(i32::MAX as u64) as i32;
+                    let (b1, b2, eps) = (F::of(beta1), F::of(beta2), F::of(epsilon));
+                    let c1 = F::of(1.0 / (1.0 - beta1.powi(t)));
+                    let c2 = F::of(1.0 / (1.0 - beta2.powi(t)));
+                    let update = |w: &mut F, m: &mut F, v: &mut F, g: F| {
+                        *m = b1 * *m + (F::one() - b1) * g;
+                        *v = b2 * *v + (F::one() - b2) * g * g;
+                        *w -= lr * (*m * c1) / ((*v * c2).sqrt() + eps);
+                    };
+                    let ((mw, mb), (vw, vb)) = (&mut self.first[l], &mut self.second[l]);
+                    Zip::from(&mut weights)
+                        .and(mw)
+                        .and(vw)
+                        .and(&grads.weights)
+                        .for_each(|w, m, v, &g| update(w, m, v, g + wd * *w));
+                    Zip::from(&mut biases)
+                        .and(mb)
+                        .and(vb)
+                        .and(&grads.biases)
+                        .for_each(|b, m, v, &g| update(b, m, v, g));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,456 @@
+//! Minibatch training: seeded shuffling, shards computed in parallel by rayon, gradients added
+//! in a fixed order, so the trained weights are bit-identical whatever the thread count.
+//!
+//! A minibatch of B rows is cut into ⌈B / shard_size⌉ shards of `shard_size` rows (the last may
+//! be shorter). Each shard's summed gradients are computed on its own (in parallel when a pool
+//! with more than one thread is at hand), then added shard 0 + shard 1 + … in that order and
+//! divided by B. Shard boundaries depend only on the configuration, never on the thread count,
+//! and so does every floating-point operation.
+
+use std::time::Instant;
+
+use ndarray::{s, Array2, ArrayView2, Axis};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+
+use crate::network::Workspace;
+use crate::optimizer::{OptimizerState, Schedule};
+use crate::{Error, Float, Gradients, Network, Optimizer, Result};
+
+/// How to train: epochs, batch size, optimiser, schedule, seed and parallelism.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainConfig {
+    /// Passes over the training set.
+    pub epochs: usize,
+    /// Samples per minibatch (1 is the seed's per-sample SGD).
+    pub batch_size: usize,
+    /// The optimiser and its base learning rate.
+    pub optimizer: Optimizer,
+    /// Learning rate per epoch.
+    pub schedule: Schedule,
+    /// L2 weight decay λ ≥ 0 on the weights (not the biases).
+    pub weight_decay: f64,
+    /// Seed of the per-epoch shuffles.
+    pub seed: u64,
+    /// Reshuffle every epoch (false: file order, as the seed trained).
+    pub shuffle: bool,
+    /// Threads for the minibatch shards: `None` uses rayon's global pool, `Some(1)` runs on
+    /// the calling thread alone.
+    pub threads: Option<usize>,
+    /// Rows per shard. Results depend on this (summation order), never on `threads`.
+    pub shard_size: usize,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            epochs: 1,
+            batch_size: 32,
+            optimizer: Optimizer::sgd(0.1),
+            schedule: Schedule::Constant,
+            weight_decay: 0.0,
+            seed: 0,
+            shuffle: true,
+            threads: None,
+            shard_size: 32,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// The seed's training: one sample at a time in file order, SGD at rate 0.1.
+    pub fn lernmi() -> Self {
+        TrainConfig {
+            epochs: 1,
+            batch_size: 1,
+            optimizer: Optimizer::sgd(0.1),
+            shuffle: false,
+            shard_size: 1,
+            threads: Some(1),
+            ..TrainConfig::default()
+        }
+    }
+
+    /// Checks every hyperparameter.
+    ///
+    /// # Errors
+    /// [`Error::InvalidHyperparameter`] for a batch or shard size of 0, a thread count of 0,
+    /// a negative or non-finite weight decay, or an invalid optimiser or schedule.
+    pub fn validate(&self) -> Result<()> {
+        let positive = |name, value: usize| {
+            if value == 0 {
+                Err(Error::InvalidHyperparameter {
+                    name,
+                    value: 0.0,
+                    reason: "must be at least 1",
+                })
+            } else {
+                Ok(())
+            }
+        };
+        positive("batch_size", self.batch_size)?;
+        positive("shard_size", self.shard_size)?;
+        if let Some(t) = self.threads {
+            positive("threads", t)?;
+        }
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            return Err(Error::InvalidHyperparameter {
+                name: "weight_decay",
+                value: self.weight_decay,
+                reason: "must be finite and non-negative",
+            });
+        }
+        self.optimizer.validate()?;
+        self.schedule.validate()
+    }
+}
+
+/// Progress after one minibatch, handed to [`Observer::batch_end`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BatchProgress {
+    /// Epoch, 0-based.
+    pub epoch: usize,
+    /// Minibatch within the epoch, 0-based.
+    pub batch: usize,
+    /// Minibatches in the epoch.
+    pub batches: usize,
+    /// Samples trained so far this epoch.
+    pub samples: usize,
+    /// Mean loss of this minibatch.
+    pub loss: f64,
+}
+
+/// Summary of one epoch, handed to [`Observer::epoch_end`] and returned by the trainer.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EpochReport {
+    /// Epoch, 0-based.
+    pub epoch: usize,
+    /// Mean training loss over the epoch's samples (each taken before its batch's update).
+    pub train_loss: f64,
+    /// Samples trained.
+    pub samples: usize,
+    /// Wall-clock seconds for shuffling, batching, forward, backward and update.
+    pub seconds: f64,
+    /// `samples / seconds`.
+    pub samples_per_second: f64,
+    /// The learning rate used this epoch.
+    pub learning_rate: f64,
+}
+
+/// Receives progress from the trainer; the library itself prints nothing.
+pub trait Observer {
+    /// After each minibatch.
+    fn batch_end(&mut self, _progress: &BatchProgress) {}
+    /// After each epoch.
+    fn epoch_end(&mut self, _report: &EpochReport) {}
+}
+
+/// The observer that ignores everything.
+impl Observer for () {}
+
+/// An [`Observer`] calling a closure after each epoch; made by [`on_epoch`].
+pub struct OnEpoch<C>(C);
+
+impl<C: FnMut(&EpochReport)> Observer for OnEpoch<C> {
+    fn epoch_end(&mut self, report: &EpochReport) {
+        (self.0)(report)
+    }
+}
+
+/// An observer that calls `f` after each epoch.
+pub fn on_epoch<C: FnMut(&EpochReport)>(f: C) -> OnEpoch<C> {
+    OnEpoch(f)
+}
+
+struct Shard<F: Float> {
+    workspace: Workspace<F>,
+    gradients: Gradients<F>,
+    loss: f64,
+}
+
+/// Trains a [`Network`] with a [`TrainConfig`]: holds the optimiser state, the epoch counter
+/// and every buffer a step needs, so that a step allocates nothing once the buffers exist.
+pub struct Trainer<F: Float = f32> {
+    config: TrainConfig,
+    state: OptimizerState<F>,
+    epoch: usize,
+    pool: Option<rayon::ThreadPool>,
+    shards: Vec<Shard<F>>,
+    total: Gradients<F>,
+    batch_inputs: Array2<F>,
+    batch_targets: Array2<F>,
+    order: Vec<usize>,
+}
+
+impl<F: Float> Trainer<F> {
+    /// A trainer for `network` (used for the shapes of the buffers).
+    ///
+    /// # Errors
+    /// As [`TrainConfig::validate`]; [`Error::ThreadPool`] if the pool cannot be built.
+    pub fn new(network: &Network<F>, config: TrainConfig) -> Result<Self> {
+        config.validate()?;
+        let pool = match config.threads {
+            Some(n) if n > 1 => Some(
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(n)
+                    .build()
+                    .map_err(|e| Error::ThreadPool(e.to_string()))?,
+            ),
+            _ => None,
+        };
+        let shard_rows = config.shard_size.min(config.batch_size);
+        let n_shards = config.batch_size.div_ceil(shard_rows);
+        let shards = (0..n_shards)
+            .map(|_| Shard {
+                workspace: network.workspace(shard_rows),
+                gradients: network.zero_gradients(),
+                loss: 0.0,
+            })
+            .collect();
+        Ok(Trainer {
+            state: OptimizerState::new(config.optimizer, network)?,
+            epoch: 0,
+            pool,
+            shards,
+            total: network.zero_gradients(),
+            batch_inputs: Array2::zeros((config.batch_size, network.n_inputs())),
+            batch_targets: Array2::zeros((config.batch_size, network.n_outputs())),
+            order: Vec::new(),
+            config,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+
+    /// Epochs completed.
+    pub fn epoch(&self) -> usize {
+        self.epoch
+    }
+
+    /// The learning rate the next epoch uses.
+    pub fn learning_rate(&self) -> f64 {
+        self.config
+            .schedule
+            .learning_rate(self.config.optimizer.learning_rate(), self.epoch)
+    }
+
+    /// Trains the remaining epochs of the configuration and returns their reports.
+    ///
+    /// # Shapes
+    /// `inputs`: (n, n_in); `targets`: (n, n_out).
+    ///
+    /// # Errors
+    /// As [`Trainer::train_epoch`].
+    pub fn fit(
+        &mut self,
+        network: &mut Network<F>,
+        inputs: ArrayView2<'_, F>,
+        targets: ArrayView2<'_, F>,
+        observer: &mut impl Observer,
+    ) -> Result<Vec<EpochReport>> {
+        let mut reports = Vec::new();
+        while self.epoch < self.config.epochs {
+            reports.push(self.train_epoch(network, inputs, targets, observer)?);
+        }
+        Ok(reports)
+    }
+
+    /// One pass over the training set in minibatches (shuffled if configured).
+    ///
+    /// # Errors
+    /// As [`Network::check_inputs`] and [`Network::check_targets`], [`Error::Shape`] if the
+    /// network is not the one the trainer was made for, and [`Error::Diverged`] if a loss or
+    /// gradient becomes NaN or infinite: the network then keeps its last finite weights.
+    pub fn train_epoch(
+        &mut self,
+        network: &mut Network<F>,
+        inputs: ArrayView2<'_, F>,
+        targets: ArrayView2<'_, F>,
+        observer: &mut impl Observer,
+    ) -> Result<EpochReport> {
+        network.check_inputs(inputs)?;
+        network.check_targets(inputs, targets)?;
+        self.check_network(network)?;
+        let start = Instant::now();
+        let n = inputs.nrows();
+        let learning_rate = self.learning_rate();
+        self.order.clear();
+        self.order.extend(0..n);
+        if self.config.shuffle {
+            // One stream per epoch: an epoch's order depends only on (seed, epoch).
+            let mut rng = ChaCha8Rng::seed_from_u64(self.config.seed);
+            rng.set_stream(self.epoch as u64);
+            self.order.shuffle(&mut rng);
+        }
+        let batch_size = self.config.batch_size;
+        let batches = n.div_ceil(batch_size);
+        let mut loss_sum = 0.0;
+        for batch in 0..batches {
+            let rows = batch_size.min(n - batch * batch_size);
+            for r in 0..rows {
+                let i = self.order[batch * batch_size + r];
+                self.batch_inputs.row_mut(r).assign(&inputs.row(i));
+                self.batch_targets.row_mut(r).assign(&targets.row(i));
+            }
+            let loss = self
+                .step_prepared(network, rows, learning_rate)
+                .map_err(|loss| Error::Diverged {
+                    epoch: self.epoch,
+                    batch,
+                    loss,
+                })?;
+            loss_sum += loss * rows as f64;
+            observer.batch_end(&BatchProgress {
+                epoch: self.epoch,
+                batch,
+                batches,
+                samples: batch * batch_size + rows,
+                loss,
+            });
+        }
+        let seconds = start.elapsed().as_secs_f64();
+        let report = EpochReport {
+            epoch: self.epoch,
+            train_loss: loss_sum / n as f64,
+            samples: n,
+            seconds,
+            samples_per_second: n as f64 / seconds.max(f64::MIN_POSITIVE),
+            learning_rate,
+        };
+        self.epoch += 1;
+        observer.epoch_end(&report);
+        Ok(report)
+    }
+
+    /// One update from one minibatch (at most `batch_size` rows) at the current epoch's
+    /// learning rate; returns the batch's mean loss before the update.
+    ///
+    /// # Errors
+    /// As [`Trainer::train_epoch`]; [`Error::InvalidHyperparameter`] for a batch larger than
+    /// the configured batch size.
+    pub fn step(
+        &mut self,
+        network: &mut Network<F>,
+        inputs: ArrayView2<'_, F>,
+        targets: ArrayView2<'_, F>,
+    ) -> Result<f64> {
+        network.check_inputs(inputs)?;
+        network.check_targets(inputs, targets)?;
+        self.check_network(network)?;
+        let rows = inputs.nrows();
+        if rows > self.config.batch_size {
+            return Err(Error::InvalidHyperparameter {
+                name: "rows in one step",
+                value: rows as f64,
+                reason: "must not exceed the configured batch_size",
+            });
+        }
+        self.batch_inputs.slice_mut(s![..rows, ..]).assign(&inputs);
+        self.batch_targets.slice_mut(s![..rows, ..]).assign(&targets);
+        let learning_rate = self.learning_rate();
+        self.step_prepared(network, rows, learning_rate)
+            .map_err(|loss| Error::Diverged {
+                epoch: self.epoch,
+                batch: 0,
+                loss,
+            })
+    }
+
+    fn check_network(&self, network: &Network<F>) -> Result<()> {
+        let matches = self.total.layers.len() == network.layers().len()
+            && self
+                .total
+                .layers
+                .iter()
+                .zip(network.layers())
+                .all(|(g, l)| g.weights.dim() == l.weights().dim());
+        if matches && self.batch_inputs.ncols() == network.n_inputs() {
+            Ok(())
+        } else {
+            Err(Error::Shape {
+                what: "network given to the trainer".into(),
+                expected: self.shape(),
+                got: network.sizes(),
+            })
+        }
+    }
+
+    fn shape(&self) -> Vec<usize> {
+        std::iter::once(self.batch_inputs.ncols())
+            .chain(self.total.layers.iter().map(|g| g.biases.len()))
+            .collect()
+    }
+
+    /// The step on the first `rows` rows of the batch buffers. `Err(loss)` on divergence.
+    fn step_prepared(
+        &mut self,
+        network: &mut Network<F>,
+        rows: usize,
+        learning_rate: f64,
+    ) -> std::result::Result<f64, f64> {
+        let shard_rows = self.config.shard_size.min(self.config.batch_size);
+        let n_shards = rows.div_ceil(shard_rows);
+        let x = self.batch_inputs.slice(s![..rows, ..]);
+        let y = self.batch_targets.slice(s![..rows, ..]);
+        let net: &Network<F> = network;
+        let work = |(shard, (x, y)): (&mut Shard<F>, (ArrayView2<'_, F>, ArrayView2<'_, F>))| {
+            shard.loss = net.summed_gradients(x, y, &mut shard.workspace, &mut shard.gradients);
+        };
+        let shards = &mut self.shards[..n_shards];
+        match &self.pool {
+            Some(pool) if n_shards > 1 => pool.install(|| {
+                shards
+                    .par_iter_mut()
+                    .zip(
+                        x.axis_chunks_iter(Axis(0), shard_rows)
+                            .into_par_iter()
+                            .zip(y.axis_chunks_iter(Axis(0), shard_rows)),
+                    )
+                    .for_each(work)
+            }),
+            None if n_shards > 1 && self.config.threads.is_none() => shards
+                .par_iter_mut()
+                .zip(
+                    x.axis_chunks_iter(Axis(0), shard_rows)
+                        .into_par_iter()
+                        .zip(y.axis_chunks_iter(Axis(0), shard_rows)),
+                )
+                .for_each(work),
+            _ => shards
+                .iter_mut()
+                .zip(
+                    x.axis_chunks_iter(Axis(0), shard_rows)
+                        .zip(y.axis_chunks_iter(Axis(0), shard_rows)),
+                )
+                .for_each(work),
+        }
+        // Add the shards in order, then average: the same operations for any thread count.
+        let (first, rest) = shards.split_at(1);
+        let mut loss = first[0].loss;
+        let total = if rest.is_empty() && rows == 1 {
+            &first[0].gradients
+        } else {
+            self.total.assign(&first[0].gradients);
+            for shard in rest {
+                self.total.add_assign(&shard.gradients);
+                loss += shard.loss;
+            }
+            if rows > 1 {
+                self.total.scale(F::one() / F::of(rows as f64));
+            }
+            &self.total
+        };
+        let loss = loss / rows as f64;
+        if !loss.is_finite() || !total.is_finite() {
+            return Err(loss);
+        }
+        self.state
+            .step(network, total, learning_rate, self.config.weight_decay);
+        Ok(loss)
+    }
+}
