@@ -3,7 +3,9 @@
 //! Images stay in memory as bytes (60 000 MNIST images are 47 MB as `u8`, 188 MB as `f32`) and
 //! are converted to floats, scaled as asked, when a network needs them.
 
+pub mod download;
 pub mod idx;
+pub mod synthetic;
 
 use std::path::{Path, PathBuf};
 

@@ -1,0 +1,1 @@
+//! Finding and downloading MNIST (to be written).

@@ -1,0 +1,1 @@
+//! Generated MNIST-style digits (to be written).
