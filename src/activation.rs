@@ -193,14 +193,19 @@ impl Activation {
                 Zip::from(sensitivities.rows_mut())
                     .and(activations.rows())
                     .for_each(|mut g, a| {
-                        let dot = g.iter().zip(a.iter()).fold(F::zero(), |s, (&g, &a)| s + g * a);
-                        Zip::from(&mut g).and(&a).for_each(|g, &a| *g = a * (*g - dot));
+                        let dot = g
+                            .iter()
+                            .zip(a.iter())
+                            .fold(F::zero(), |s, (&g, &a)| s + g * a);
+                        Zip::from(&mut g)
+                            .and(&a)
+                            .for_each(|g, &a| *g = a * (*g - dot));
                     });
             }
             _ => Zip::from(&mut sensitivities)
                 .and(&weighted_inputs)
                 .and(&activations)
-                .for_each(|s, &z, &a| *s = *s * self.derivative_scalar(z, a)),
+                .for_each(|s, &z, &a| *s *= self.derivative_scalar(z, a)),
         }
     }
 }

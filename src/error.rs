@@ -113,14 +113,16 @@ pub enum Error {
         got: Vec<usize>,
     },
     /// Training diverged: the loss became NaN or infinite.
-    #[error("training diverged at epoch {epoch}, batch {batch}: loss is {loss}")]
+    #[error("training diverged at epoch {epoch}, batch {batch}: {cause} (batch loss {loss}); the weights before this batch are kept")]
     Diverged {
         /// Epoch (0-based).
         epoch: usize,
         /// Batch within the epoch (0-based).
         batch: usize,
-        /// The loss value.
+        /// The batch's mean loss.
         loss: f64,
+        /// What became non-finite.
+        cause: &'static str,
     },
     /// A malformed data file.
     #[error("{path}: {problem}")]
@@ -141,6 +143,45 @@ pub enum Error {
     /// A thread pool could not be built.
     #[error("could not build a thread pool: {0}")]
     ThreadPool(String),
+    /// A file that no mirror delivered intact; `tried` holds one error per mirror, in order.
+    #[error("could not download {file}: {}", list_failures(.tried))]
+    Download {
+        /// The file's name.
+        file: String,
+        /// Why each mirror failed ([`Error::Fetch`] or [`Error::Checksum`]), in the order tried.
+        tried: Vec<Error>,
+    },
+    /// A transfer that failed: an HTTP status, a network error or timeout, a body truncated,
+    /// too large, or not a valid gzip stream.
+    #[error("{url}: {problem}")]
+    Fetch {
+        /// The URL fetched.
+        url: String,
+        /// What went wrong.
+        problem: String,
+    },
+    /// Downloaded contents whose SHA-256 digest (of the decompressed bytes) is not the expected one.
+    #[error("{url}: SHA-256 of the decompressed contents is {actual}, expected {expected}")]
+    Checksum {
+        /// The URL the contents came from.
+        url: String,
+        /// The expected digest, in hex.
+        expected: String,
+        /// The digest found, in hex.
+        actual: String,
+    },
+}
+
+/// The reasons of [`Error::Download`], joined.
+fn list_failures(tried: &[Error]) -> String {
+    if tried.is_empty() {
+        return "no mirror given".into();
+    }
+    tried
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// `Result` with the crate's [`Error`].

@@ -68,7 +68,8 @@ impl Init {
             }
             Init::He => {
                 let sd = (2.0 / n_in as f64).sqrt();
-                let normal: Array2<f64> = Array2::random_using((n_out, n_in), StandardNormal, &mut rng);
+                let normal: Array2<f64> =
+                    Array2::random_using((n_out, n_in), StandardNormal, &mut rng);
                 (normal.mapv(|x| F::of(sd * x)), Array1::zeros(n_out))
             }
             Init::Uniform => {
@@ -152,6 +153,7 @@ impl Mt19937 {
 }
 
 #[cfg(test)]
+#[allow(clippy::excessive_precision)] // reference values pasted as printed (%.17g)
 mod tests {
     use super::*;
 

@@ -117,8 +117,7 @@ impl<F: Float> Dense<F> {
             &mut weighted_inputs,
         );
         weighted_inputs += &self.biases;
-        self.activation
-            .forward(weighted_inputs.view(), activations);
+        self.activation.forward(weighted_inputs.view(), activations);
     }
 
     /// (B3), (B4): adds `Δᵀ·A_prev` and the column sums of Δ to `gradients` (or overwrites them
@@ -141,7 +140,11 @@ impl<F: Float> Dense<F> {
             beta,
             &mut gradients.weights,
         );
-        column_sums_into(output_sensitivities, gradients.biases.view_mut(), accumulate);
+        column_sums_into(
+            output_sensitivities,
+            gradients.biases.view_mut(),
+            accumulate,
+        );
     }
 
     /// The first half of (B2): `Δ·W`, the sensitivity ∂L/∂A_prev handed to the previous layer

@@ -53,6 +53,11 @@ pub mod notation;
 pub mod optimizer;
 pub mod train;
 
+/// The README's code blocks, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 pub use activation::Activation;
 pub use error::{Error, Result};
 pub use float::Float;

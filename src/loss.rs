@@ -80,7 +80,9 @@ impl Loss {
                 Zip::from(weighted_inputs.rows())
                     .and(targets.rows())
                     .for_each(|z, y| {
-                        let max = z.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v.to_f64_lossless()));
+                        let max = z
+                            .iter()
+                            .fold(f64::NEG_INFINITY, |m, &v| m.max(v.to_f64_lossless()));
                         let log_sum = z
                             .iter()
                             .map(|&v| (v.to_f64_lossless() - max).exp())
@@ -95,10 +97,12 @@ impl Loss {
                     });
             }
             (Loss::CrossEntropy, _) => {
-                Zip::from(&weighted_inputs).and(&targets).for_each(|&z, &y| {
-                    let (z, y) = (z.to_f64_lossless(), y.to_f64_lossless());
-                    total += y * softplus(-z) + (1.0 - y) * softplus(z);
-                });
+                Zip::from(&weighted_inputs)
+                    .and(&targets)
+                    .for_each(|&z, &y| {
+                        let (z, y) = (z.to_f64_lossless(), y.to_f64_lossless());
+                        total += y * softplus(-z) + (1.0 - y) * softplus(z);
+                    });
             }
         }
         total

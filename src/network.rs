@@ -307,7 +307,11 @@ impl<F: Float> Network<F> {
     ///
     /// # Errors
     /// [`Error::RowCountMismatch`], [`Error::TargetWidth`], [`Error::NonFinite`].
-    pub fn check_targets(&self, inputs: ArrayView2<'_, F>, targets: ArrayView2<'_, F>) -> Result<()> {
+    pub fn check_targets(
+        &self,
+        inputs: ArrayView2<'_, F>,
+        targets: ArrayView2<'_, F>,
+    ) -> Result<()> {
         if targets.nrows() != inputs.nrows() {
             return Err(Error::RowCountMismatch {
                 inputs: inputs.nrows(),
@@ -453,7 +457,11 @@ impl<F: Float> Network<F> {
     ///
     /// # Errors
     /// As [`Network::check_inputs`] and [`Network::check_targets`].
-    pub fn evaluate(&self, inputs: ArrayView2<'_, F>, targets: ArrayView2<'_, F>) -> Result<Evaluation> {
+    pub fn evaluate(
+        &self,
+        inputs: ArrayView2<'_, F>,
+        targets: ArrayView2<'_, F>,
+    ) -> Result<Evaluation> {
         self.check_inputs(inputs)?;
         self.check_targets(inputs, targets)?;
         let last = self.layers.len() - 1;
@@ -495,7 +503,11 @@ impl<F: Float> Network<F> {
     /// As [`Network::check_inputs`].
     pub fn classify(&self, inputs: ArrayView2<'_, F>) -> Result<Vec<usize>> {
         let outputs = self.predict(inputs)?;
-        Ok(outputs.rows().into_iter().map(|r| argmax(r.iter())).collect())
+        Ok(outputs
+            .rows()
+            .into_iter()
+            .map(|r| argmax(r.iter()))
+            .collect())
     }
 }
 

@@ -94,7 +94,9 @@ impl Optimizer {
     pub fn name(&self) -> &'static str {
         match self {
             Optimizer::Sgd { .. } => "sgd",
-            Optimizer::Momentum { nesterov: false, .. } => "momentum",
+            Optimizer::Momentum {
+                nesterov: false, ..
+            } => "momentum",
             Optimizer::Momentum { nesterov: true, .. } => "nesterov",
             Optimizer::Adam { .. } => "adam",
         }
@@ -291,17 +293,50 @@ impl<F: Float> OptimizerState<F> {
 
     /// Applies one update with learning rate `learning_rate` and L2 weight decay `weight_decay`.
     /// `gradients` must be shaped like `network`.
+    ///
+    /// The update is computed twice: once to check that every new weight and optimiser state is
+    /// finite, and only then for real. If anything would overflow, nothing changes and `false`
+    /// is returned, so a diverging step never poisons the network.
     pub fn step(
         &mut self,
         network: &mut Network<F>,
         gradients: &Gradients<F>,
         learning_rate: f64,
         weight_decay: f64,
-    ) {
+    ) -> bool {
+        if !self.visit(network, gradients, learning_rate, weight_decay, false) {
+            return false;
+        }
+        self.visit(network, gradients, learning_rate, weight_decay, true);
         self.steps += 1;
+        true
+    }
+
+    /// Computes the update of every parameter; writes it when `write`, else only checks that
+    /// it is finite. Returns whether everything was finite.
+    fn visit(
+        &mut self,
+        network: &mut Network<F>,
+        gradients: &Gradients<F>,
+        learning_rate: f64,
+        weight_decay: f64,
+        write: bool,
+    ) -> bool {
         let lr = F::of(learning_rate);
         let wd = F::of(weight_decay);
-        let decay = weight_decay != 0.0;
+        let mut finite = true;
+        // Stores (or checks) a new parameter value and new optimiser states.
+        let mut settle = |slot: &mut F, new: F, states: [(&mut F, F); 2]| {
+            if write {
+                *slot = new;
+                for (s, v) in states {
+                    *s = v;
+                }
+            } else {
+                finite &= new.is_finite() && states.iter().all(|(_, v)| v.is_finite());
+            }
+        };
+        let mut unused = [F::zero(); 4];
         for (l, (layer, grads)) in network
             .layers_mut()
             .iter_mut()
@@ -311,37 +346,42 @@ impl<F: Float> OptimizerState<F> {
             let (mut weights, mut biases) = layer.parameters_mut();
             match self.optimizer {
                 Optimizer::Sgd { .. } => {
-                    if decay {
-                        Zip::from(&mut weights)
-                            .and(&grads.weights)
-                            .for_each(|w, &g| *w -= lr * (g + wd * *w));
-                    } else {
-                        // The seed's update: weight − rate·(input · output sensitivity).
-                        Zip::from(&mut weights)
-                            .and(&grads.weights)
-                            .for_each(|w, &g| *w -= lr * g);
-                    }
-                    Zip::from(&mut biases)
-                        .and(&grads.biases)
-                        .for_each(|b, &g| *b -= lr * g);
+                    let [a, b, c, d] = &mut unused;
+                    // The seed's update: weight − rate·(input · output sensitivity).
+                    Zip::from(&mut weights)
+                        .and(&grads.weights)
+                        .for_each(|w, &g| {
+                            let g = if weight_decay != 0.0 { g + wd * *w } else { g };
+                            settle(w, *w - lr * g, [(&mut *a, F::zero()), (&mut *b, F::zero())]);
+                        });
+                    Zip::from(&mut biases).and(&grads.biases).for_each(|w, &g| {
+                        settle(w, *w - lr * g, [(&mut *c, F::zero()), (&mut *d, F::zero())]);
+                    });
                 }
                 Optimizer::Momentum {
                     momentum, nesterov, ..
                 } => {
                     let mu = F::of(momentum);
-                    let (vw, vb) = &mut self.first[l];
-                    let update = |w: &mut F, v: &mut F, g: F| {
-                        *v = mu * *v + g;
-                        *w -= lr * if nesterov { g + mu * *v } else { *v };
+                    let [a, b, ..] = &mut unused;
+                    let rule = |w: F, v: F, g: F| {
+                        let v = mu * v + g;
+                        (w - lr * if nesterov { g + mu * v } else { v }, v)
                     };
+                    let (vw, vb) = &mut self.first[l];
                     Zip::from(&mut weights)
                         .and(vw)
                         .and(&grads.weights)
-                        .for_each(|w, v, &g| update(w, v, g + wd * *w));
+                        .for_each(|w, v, &g| {
+                            let (nw, nv) = rule(*w, *v, g + wd * *w);
+                            settle(w, nw, [(v, nv), (&mut *a, F::zero())]);
+                        });
                     Zip::from(&mut biases)
                         .and(vb)
                         .and(&grads.biases)
-                        .for_each(|b, v, &g| update(b, v, g));
+                        .for_each(|w, v, &g| {
+                            let (nw, nv) = rule(*w, *v, g);
+                            settle(w, nw, [(v, nv), (&mut *b, F::zero())]);
+                        });
                 }
                 Optimizer::Adam {
                     beta1,
@@ -349,28 +389,35 @@ impl<F: Float> OptimizerState<F> {
                     epsilon,
                     ..
                 } => {
-                    let t = self.steps.min(i32::MAX as u64) as i32;
+                    let t = (self.steps + 1).min(i32::MAX as u64) as i32;
                     let (b1, b2, eps) = (F::of(beta1), F::of(beta2), F::of(epsilon));
                     let c1 = F::of(1.0 / (1.0 - beta1.powi(t)));
                     let c2 = F::of(1.0 / (1.0 - beta2.powi(t)));
-                    let update = |w: &mut F, m: &mut F, v: &mut F, g: F| {
-                        *m = b1 * *m + (F::one() - b1) * g;
-                        *v = b2 * *v + (F::one() - b2) * g * g;
-                        *w -= lr * (*m * c1) / ((*v * c2).sqrt() + eps);
+                    let rule = |w: F, m: F, v: F, g: F| {
+                        let m = b1 * m + (F::one() - b1) * g;
+                        let v = b2 * v + (F::one() - b2) * g * g;
+                        (w - lr * (m * c1) / ((v * c2).sqrt() + eps), m, v)
                     };
                     let ((mw, mb), (vw, vb)) = (&mut self.first[l], &mut self.second[l]);
                     Zip::from(&mut weights)
                         .and(mw)
                         .and(vw)
                         .and(&grads.weights)
-                        .for_each(|w, m, v, &g| update(w, m, v, g + wd * *w));
+                        .for_each(|w, m, v, &g| {
+                            let (nw, nm, nv) = rule(*w, *m, *v, g + wd * *w);
+                            settle(w, nw, [(m, nm), (v, nv)]);
+                        });
                     Zip::from(&mut biases)
                         .and(mb)
                         .and(vb)
                         .and(&grads.biases)
-                        .for_each(|b, m, v, &g| update(b, m, v, g));
+                        .for_each(|w, m, v, &g| {
+                            let (nw, nm, nv) = rule(*w, *m, *v, g);
+                            settle(w, nw, [(m, nm), (v, nv)]);
+                        });
                 }
             }
         }
+        finite
     }
 }

@@ -297,13 +297,14 @@ impl<F: Float> Trainer<F> {
                 self.batch_inputs.row_mut(r).assign(&inputs.row(i));
                 self.batch_targets.row_mut(r).assign(&targets.row(i));
             }
-            let loss = self
-                .step_prepared(network, rows, learning_rate)
-                .map_err(|loss| Error::Diverged {
-                    epoch: self.epoch,
-                    batch,
-                    loss,
-                })?;
+            let loss =
+                self.step_prepared(network, rows, learning_rate)
+                    .map_err(|(loss, cause)| Error::Diverged {
+                        epoch: self.epoch,
+                        batch,
+                        loss,
+                        cause,
+                    })?;
             loss_sum += loss * rows as f64;
             observer.batch_end(&BatchProgress {
                 epoch: self.epoch,
@@ -351,13 +352,16 @@ impl<F: Float> Trainer<F> {
             });
         }
         self.batch_inputs.slice_mut(s![..rows, ..]).assign(&inputs);
-        self.batch_targets.slice_mut(s![..rows, ..]).assign(&targets);
+        self.batch_targets
+            .slice_mut(s![..rows, ..])
+            .assign(&targets);
         let learning_rate = self.learning_rate();
         self.step_prepared(network, rows, learning_rate)
-            .map_err(|loss| Error::Diverged {
+            .map_err(|(loss, cause)| Error::Diverged {
                 epoch: self.epoch,
                 batch: 0,
                 loss,
+                cause,
             })
     }
 
@@ -386,13 +390,14 @@ impl<F: Float> Trainer<F> {
             .collect()
     }
 
-    /// The step on the first `rows` rows of the batch buffers. `Err(loss)` on divergence.
+    /// The step on the first `rows` rows of the batch buffers. `Err((loss, cause))` on
+    /// divergence, with the network unchanged.
     fn step_prepared(
         &mut self,
         network: &mut Network<F>,
         rows: usize,
         learning_rate: f64,
-    ) -> std::result::Result<f64, f64> {
+    ) -> std::result::Result<f64, (f64, &'static str)> {
         let shard_rows = self.config.shard_size.min(self.config.batch_size);
         let n_shards = rows.div_ceil(shard_rows);
         let x = self.batch_inputs.slice(s![..rows, ..]);
@@ -446,11 +451,18 @@ impl<F: Float> Trainer<F> {
             &self.total
         };
         let loss = loss / rows as f64;
-        if !loss.is_finite() || !total.is_finite() {
-            return Err(loss);
+        if !loss.is_finite() {
+            return Err((loss, "the loss is not finite"));
         }
-        self.state
-            .step(network, total, learning_rate, self.config.weight_decay);
+        if !total.is_finite() {
+            return Err((loss, "a gradient is not finite"));
+        }
+        if !self
+            .state
+            .step(network, total, learning_rate, self.config.weight_decay)
+        {
+            return Err((loss, "the update would make a weight infinite"));
+        }
         Ok(loss)
     }
 }

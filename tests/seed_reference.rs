@@ -2,6 +2,8 @@
 //! (`shared/reference/lernmi-seed.md`), to 1e-12; the dense engine, started from the same
 //! weights, reproduces the same accuracies.
 
+#![allow(clippy::excessive_precision)] // reference values pasted as printed (%.17g)
+
 mod common;
 
 use common::{compensated_sum, mnist};
@@ -22,8 +24,16 @@ fn first3(graph: &Graph, l: usize) -> Vec<f64> {
 }
 
 fn sample(data: &Dataset, i: usize, scale: PixelScale) -> (Vec<f64>, Vec<f64>) {
-    let factor = if scale == PixelScale::Raw { 1.0 } else { 1.0 / 255.0 };
-    let x = data.image(i).iter().map(|&p| f64::from(p) * factor).collect();
+    let factor = if scale == PixelScale::Raw {
+        1.0
+    } else {
+        1.0 / 255.0
+    };
+    let x = data
+        .image(i)
+        .iter()
+        .map(|&p| f64::from(p) * factor)
+        .collect();
     let mut t = vec![0.0; 10];
     t[usize::from(data.labels()[i])] = 1.0;
     (x, t)
@@ -67,7 +77,11 @@ fn check_training(scale: PixelScale, refs: &[Reference], test0_after_100: &[f64]
         assert_close(&first3(&graph, 1), &r.first_l2, &format!("{what}: layer 2"));
     }
     let (x0, _) = sample(&mnist.test, 0, scale);
-    assert_close(&graph.run(&x0).unwrap(), test0_after_100, "test0 outputs after 100");
+    assert_close(
+        &graph.run(&x0).unwrap(),
+        test0_after_100,
+        "test0 outputs after 100",
+    );
 }
 
 #[test]
@@ -80,7 +94,11 @@ fn initial_weights_and_untrained_outputs_match_the_seed() {
         &[-15.717920201589301, -2.4475159488521046],
         "initial weight sums",
     );
-    let first = [-0.082977995297425999, 0.2203244934421581, -0.49988562518265511];
+    let first = [
+        -0.082977995297425999,
+        0.2203244934421581,
+        -0.49988562518265511,
+    ];
     assert_close(&first3(&graph, 0), &first, "initial layer 1");
     assert_close(&first3(&graph, 1), &first, "initial layer 2");
 
@@ -112,14 +130,30 @@ fn raw_inputs_after_1_and_100_samples_match_the_seed() {
             Reference {
                 samples: 1,
                 sums: [-16.609399929664836, -3.0713204120008766],
-                first_l1: [-0.082962822726138266, 0.22050718757809629, -0.49988785559950666],
-                first_l2: [-0.086641969090297685, 0.20603601807436703, -0.50818964741490213],
+                first_l1: [
+                    -0.082962822726138266,
+                    0.22050718757809629,
+                    -0.49988785559950666,
+                ],
+                first_l2: [
+                    -0.086641969090297685,
+                    0.20603601807436703,
+                    -0.50818964741490213,
+                ],
             },
             Reference {
                 samples: 100,
                 sums: [22.811385674584514, -19.042716230204793],
-                first_l1: [-0.082851935704838384, 0.22571023665252787, -0.49991195773250841],
-                first_l2: [-0.14070019467689857, -0.075008766508707858, -0.60731895543761127],
+                first_l1: [
+                    -0.082851935704838384,
+                    0.22571023665252787,
+                    -0.49991195773250841,
+                ],
+                first_l2: [
+                    -0.14070019467689857,
+                    -0.075008766508707858,
+                    -0.60731895543761127,
+                ],
             },
         ],
         &[
@@ -145,14 +179,30 @@ fn unit_inputs_after_1_and_100_samples_match_the_seed() {
             Reference {
                 samples: 1,
                 sums: [-17.284145479271366, -3.0520620616003922],
-                first_l1: [-0.082904207894903659, 0.22107640445119736, -0.49989395499331263],
-                first_l2: [-0.086138278052702119, 0.20571177489070222, -0.50711980626427255],
+                first_l1: [
+                    -0.082904207894903659,
+                    0.22107640445119736,
+                    -0.49989395499331263,
+                ],
+                first_l2: [
+                    -0.086138278052702119,
+                    0.20571177489070222,
+                    -0.50711980626427255,
+                ],
             },
             Reference {
                 samples: 100,
                 sums: [7.4189103150552356, -18.348342131220576],
-                first_l1: [-0.082574891587359603, 0.2253397431755646, -0.49993266078836396],
-                first_l2: [-0.15699780523825208, -0.085741600895287429, -0.58621453969726667],
+                first_l1: [
+                    -0.082574891587359603,
+                    0.2253397431755646,
+                    -0.49993266078836396,
+                ],
+                first_l2: [
+                    -0.15699780523825208,
+                    -0.085741600895287429,
+                    -0.58621453969726667,
+                ],
             },
         ],
         &[
@@ -205,7 +255,10 @@ fn accuracy_after_2000_samples_matches_the_seed_both_ways() {
             )
             .unwrap();
         let eval = dense
-            .evaluate(test.inputs::<f64>(scale).view(), test.targets::<f64>().view())
+            .evaluate(
+                test.inputs::<f64>(scale).view(),
+                test.targets::<f64>().view(),
+            )
             .unwrap();
         assert_eq!(eval.correct, want, "dense engine, {scale:?}");
     }

@@ -65,7 +65,9 @@ pub fn read_idx(path: impl AsRef<Path>) -> Result<IdxArray> {
 /// As [`read_idx`].
 pub fn parse_idx(mut reader: impl Read, path: &Path) -> Result<IdxArray> {
     let fail = |e: std::io::Error| {
-        if e.kind() == std::io::ErrorKind::InvalidInput || e.kind() == std::io::ErrorKind::InvalidData {
+        if e.kind() == std::io::ErrorKind::InvalidInput
+            || e.kind() == std::io::ErrorKind::InvalidData
+        {
             bad(path, format!("corrupt gzip stream: {e}"))
         } else {
             Error::Io {
@@ -77,7 +79,10 @@ pub fn parse_idx(mut reader: impl Read, path: &Path) -> Result<IdxArray> {
     let mut magic = [0u8; 4];
     let got = read_up_to(&mut reader, &mut magic).map_err(fail)?;
     if got < 4 {
-        return Err(bad(path, format!("truncated: {got} bytes, too short for an IDX header")));
+        return Err(bad(
+            path,
+            format!("truncated: {got} bytes, too short for an IDX header"),
+        ));
     }
     if magic[0] != 0 || magic[1] != 0 {
         return Err(bad(
@@ -91,7 +96,10 @@ pub fn parse_idx(mut reader: impl Read, path: &Path) -> Result<IdxArray> {
     if magic[2] != TYPE_U8 {
         return Err(bad(
             path,
-            format!("element type {:#04x} is not unsigned bytes (0x08)", magic[2]),
+            format!(
+                "element type {:#04x} is not unsigned bytes (0x08)",
+                magic[2]
+            ),
         ));
     }
     let n_dims = usize::from(magic[3]);
@@ -106,7 +114,10 @@ pub fn parse_idx(mut reader: impl Read, path: &Path) -> Result<IdxArray> {
         let mut word = [0u8; 4];
         let got = read_up_to(&mut reader, &mut word).map_err(fail)?;
         if got < 4 {
-            return Err(bad(path, format!("truncated in the header at dimension {d}")));
+            return Err(bad(
+                path,
+                format!("truncated in the header at dimension {d}"),
+            ));
         }
         dims.push(u32::from_be_bytes(word) as usize);
     }

@@ -87,7 +87,11 @@ impl Dataset {
     /// # Errors
     /// As [`idx::read_images`] and [`idx::read_labels`]; [`Error::BadFile`] naming both files if
     /// their counts differ.
-    pub fn from_idx(images: impl AsRef<Path>, labels: impl AsRef<Path>, classes: usize) -> Result<Self> {
+    pub fn from_idx(
+        images: impl AsRef<Path>,
+        labels: impl AsRef<Path>,
+        classes: usize,
+    ) -> Result<Self> {
         let img = idx::read_images(images.as_ref())?;
         let lab = idx::read_labels(labels.as_ref(), classes)?;
         if img.count != lab.len() {
@@ -102,10 +106,11 @@ impl Dataset {
             });
         }
         let width = img.rows * img.cols;
-        let pixels = Array2::from_shape_vec((img.count, width), img.pixels).map_err(|_| Error::BadFile {
-            path: images.as_ref().to_path_buf(),
-            problem: "pixel count does not match the dimensions".into(),
-        })?;
+        let pixels =
+            Array2::from_shape_vec((img.count, width), img.pixels).map_err(|_| Error::BadFile {
+                path: images.as_ref().to_path_buf(),
+                problem: "pixel count does not match the dimensions".into(),
+            })?;
         Dataset::new(pixels, lab, img.rows, img.cols, classes)
     }
 
@@ -276,7 +281,10 @@ fn find_file(dir: &Path, name: &str) -> Result<PathBuf> {
     } else {
         Err(Error::Io {
             path: gz,
-            source: std::io::Error::new(std::io::ErrorKind::NotFound, "MNIST file not found (nor without .gz)"),
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "MNIST file not found (nor without .gz)",
+            ),
         })
     }
 }

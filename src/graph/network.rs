@@ -367,7 +367,9 @@ fn initial_weights(init: GraphInit, pair: &[NeuronLayer], l: usize) -> impl FnMu
     let values: Vec<f64> = match init {
         GraphInit::Lernmi => {
             let mut mt = Mt19937::new(1);
-            (0..(n_in + 1) * n_out).map(|_| mt.next_f64() - 0.5).collect()
+            (0..(n_in + 1) * n_out)
+                .map(|_| mt.next_f64() - 0.5)
+                .collect()
         }
         GraphInit::Seeded(seed) => {
             let (weights, biases) = Init::Uniform.draw::<f64>(n_in, n_out, seed, l);

@@ -1,0 +1,111 @@
+//! The same seed gives the same weights, bit for bit, whatever the thread count.
+
+mod common;
+
+use common::TestRng;
+use lernmi::{Activation, Network, Optimizer, Schedule, TrainConfig, Trainer};
+use ndarray::Array2;
+
+fn data(rows: usize) -> (Array2<f32>, Array2<f32>) {
+    let mut rng = TestRng(11);
+    let x = Array2::from_shape_simple_fn((rows, 20), || rng.next_f64() as f32);
+    // A learnable rule: the class is the index of the largest of the first 4 features.
+    let mut y = Array2::zeros((rows, 4));
+    for (i, row) in x.rows().into_iter().enumerate() {
+        let c = (0..4).max_by(|&a, &b| row[a].total_cmp(&row[b])).unwrap();
+        y[[i, c]] = 1.0;
+    }
+    (x, y)
+}
+
+fn train(threads: usize, optimizer: Optimizer) -> Network<f32> {
+    let (x, y) = data(1000);
+    let mut net = Network::<f32>::builder(&[20, 32, 16, 4])
+        .hidden(Activation::Tanh)
+        .seed(3)
+        .build::<f32>()
+        .unwrap();
+    let config = TrainConfig {
+        epochs: 3,
+        batch_size: 100,
+        shard_size: 16,
+        threads: Some(threads),
+        optimizer,
+        schedule: Schedule::Cosine {
+            epochs: 3,
+            floor: 0.1,
+        },
+        weight_decay: 1e-4,
+        seed: 5,
+        ..TrainConfig::default()
+    };
+    Trainer::new(&net, config)
+        .unwrap()
+        .fit(&mut net, x.view(), y.view(), &mut ())
+        .unwrap();
+    net
+}
+
+#[test]
+fn weights_are_bit_identical_for_1_2_and_7_threads() {
+    for optimizer in [
+        Optimizer::sgd(0.1),
+        Optimizer::nesterov(0.05, 0.9),
+        Optimizer::adam(1e-3),
+    ] {
+        let one = train(1, optimizer);
+        let initial = Network::<f32>::builder(&[20, 32, 16, 4])
+            .hidden(Activation::Tanh)
+            .seed(3)
+            .build::<f32>()
+            .unwrap();
+        assert_ne!(one, initial, "{optimizer:?}: training changed nothing");
+        for threads in [2, 7] {
+            let many = train(threads, optimizer);
+            for (a, b) in one.layers().iter().zip(many.layers()) {
+                let same = a
+                    .weights()
+                    .iter()
+                    .chain(a.biases().iter())
+                    .zip(b.weights().iter().chain(b.biases().iter()))
+                    .all(|(p, q)| p.to_bits() == q.to_bits());
+                assert!(same, "{optimizer:?}: {threads} threads differ from 1");
+            }
+        }
+    }
+}
+
+#[test]
+fn evaluation_does_not_depend_on_the_thread_count() {
+    let net = train(1, Optimizer::sgd(0.1));
+    let (x, y) = data(3000);
+    let eval = |threads| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| net.evaluate(x.view(), y.view()).unwrap())
+    };
+    let one = eval(1);
+    assert_eq!(one.loss.to_bits(), eval(2).loss.to_bits());
+    assert_eq!(one, eval(7));
+    assert!(one.accuracy() > 0.5, "the rule should be learnt: {one:?}");
+}
+
+#[test]
+fn a_different_seed_gives_different_weights() {
+    let a = Network::<f32>::builder(&[20, 8, 4])
+        .seed(1)
+        .build::<f32>()
+        .unwrap();
+    let b = Network::<f32>::builder(&[20, 8, 4])
+        .seed(2)
+        .build::<f32>()
+        .unwrap();
+    let c = Network::<f32>::builder(&[20, 8, 4])
+        .seed(1)
+        .build::<f32>()
+        .unwrap();
+    assert_ne!(a, b);
+    assert_eq!(a, c);
+}
