@@ -5,6 +5,7 @@ use ndarray::linalg::general_mat_mul;
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2};
 
 use crate::activation::column_sums_into;
+use crate::kernel;
 use crate::{Activation, Error, Float, Result};
 
 /// One layer: `weights` (n_out × n_in, as PyTorch's `nn.Linear`), `biases` (n_out) and σ.
@@ -52,6 +53,12 @@ impl<F: Float> Dense<F> {
         }
         activation.validate()?;
         check_finite("weights", weights.iter())?;
+        // Row-major storage, which the per-sample kernels rely on.
+        let weights = if weights.is_standard_layout() {
+            weights
+        } else {
+            weights.as_standard_layout().into_owned()
+        };
         check_finite("biases", biases.iter())?;
         Ok(Dense {
             weights,
@@ -109,14 +116,23 @@ impl<F: Float> Dense<F> {
         activations: ArrayViewMut2<'_, F>,
     ) {
         debug_assert_eq!(inputs.ncols(), self.n_in());
-        general_mat_mul(
-            F::one(),
-            &inputs,
-            &self.weights.t(),
-            F::zero(),
-            &mut weighted_inputs,
-        );
-        weighted_inputs += &self.biases;
+        match (
+            self.parameters(),
+            single_row(&inputs),
+            single_row_mut(&mut weighted_inputs),
+        ) {
+            (Some((w, b)), Some(x), Some(z)) => kernel::weighted_inputs(w, b, x, z),
+            _ => {
+                general_mat_mul(
+                    F::one(),
+                    &inputs,
+                    &self.weights.t(),
+                    F::zero(),
+                    &mut weighted_inputs,
+                );
+                weighted_inputs += &self.biases;
+            }
+        }
         self.activation.forward(weighted_inputs.view(), activations);
     }
 
@@ -132,6 +148,19 @@ impl<F: Float> Dense<F> {
         gradients: &mut LayerGradients<F>,
         accumulate: bool,
     ) {
+        if let (Some(d), Some(x), Some(g)) = (
+            single_row(&output_sensitivities),
+            single_row(&inputs),
+            gradients.weights.as_slice_mut(),
+        ) {
+            kernel::outer(d, x, g, accumulate);
+            column_sums_into(
+                output_sensitivities,
+                gradients.biases.view_mut(),
+                accumulate,
+            );
+            return;
+        }
         let beta = if accumulate { F::one() } else { F::zero() };
         general_mat_mul(
             F::one(),
@@ -157,6 +186,14 @@ impl<F: Float> Dense<F> {
         output_sensitivities: ArrayView2<'_, F>,
         mut input_sensitivities: ArrayViewMut2<'_, F>,
     ) {
+        if let (Some(w), Some(d), Some(s)) = (
+            self.weights.as_slice(),
+            single_row(&output_sensitivities),
+            single_row_mut(&mut input_sensitivities),
+        ) {
+            kernel::input_sensitivities(w, d, s);
+            return;
+        }
         general_mat_mul(
             F::one(),
             &output_sensitivities,
@@ -164,6 +201,30 @@ impl<F: Float> Dense<F> {
             F::zero(),
             &mut input_sensitivities,
         );
+    }
+}
+
+impl<F: Float> Dense<F> {
+    /// Weights and biases as row-major slices.
+    fn parameters(&self) -> Option<(&[F], &[F])> {
+        Some((self.weights.as_slice()?, self.biases.as_slice()?))
+    }
+}
+
+/// The only row of a one-row array, as a slice.
+fn single_row<'a, F: Float>(a: &'a ArrayView2<'_, F>) -> Option<&'a [F]> {
+    if a.nrows() == 1 {
+        a.as_slice()
+    } else {
+        None
+    }
+}
+
+fn single_row_mut<'a, F: Float>(a: &'a mut ArrayViewMut2<'_, F>) -> Option<&'a mut [F]> {
+    if a.nrows() == 1 {
+        a.as_slice_mut()
+    } else {
+        None
     }
 }
 
@@ -188,7 +249,10 @@ impl<F: Float> LayerGradients<F> {
 
     /// Whether every gradient is finite.
     pub fn is_finite(&self) -> bool {
-        self.weights.iter().all(|g| g.is_finite()) && self.biases.iter().all(|g| g.is_finite())
+        // x·0 is 0 for finite x and NaN otherwise; the sum vectorises, unlike a search.
+        let probe = |a: F, &g: &F| a + g * F::zero();
+        let sum = self.weights.fold(F::zero(), probe) + self.biases.fold(F::zero(), probe);
+        sum == F::zero()
     }
 }
 

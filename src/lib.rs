@@ -46,6 +46,7 @@ pub mod error;
 pub mod float;
 pub mod graph;
 pub mod init;
+mod kernel;
 pub mod layer;
 pub mod loss;
 pub mod network;

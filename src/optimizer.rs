@@ -12,7 +12,7 @@
 //!
 //! These are the conventions of PyTorch's `torch.optim`, so hyperparameters carry over.
 
-use ndarray::{Array1, Array2, Zip};
+use ndarray::{Array, Array1, Array2, ArrayViewMut, Dimension, Zip};
 
 use crate::{Error, Float, Gradients, Network, Result};
 
@@ -324,64 +324,41 @@ impl<F: Float> OptimizerState<F> {
     ) -> bool {
         let lr = F::of(learning_rate);
         let wd = F::of(weight_decay);
-        let mut finite = true;
-        // Stores (or checks) a new parameter value and new optimiser states.
-        let mut settle = |slot: &mut F, new: F, states: [(&mut F, F); 2]| {
-            if write {
-                *slot = new;
-                for (s, v) in states {
-                    *s = v;
-                }
-            } else {
-                finite &= new.is_finite() && states.iter().all(|(_, v)| v.is_finite());
-            }
-        };
-        let mut unused = [F::zero(); 4];
+        // Sum of x·0 over every new value: 0 if all are finite, NaN otherwise.
+        let mut check = F::zero();
         for (l, (layer, grads)) in network
             .layers_mut()
             .iter_mut()
             .zip(&gradients.layers)
             .enumerate()
         {
-            let (mut weights, mut biases) = layer.parameters_mut();
+            let (weights, biases) = layer.parameters_mut();
             match self.optimizer {
                 Optimizer::Sgd { .. } => {
-                    let [a, b, c, d] = &mut unused;
                     // The seed's update: weight − rate·(input · output sensitivity).
-                    Zip::from(&mut weights)
-                        .and(&grads.weights)
-                        .for_each(|w, &g| {
-                            let g = if weight_decay != 0.0 { g + wd * *w } else { g };
-                            settle(w, *w - lr * g, [(&mut *a, F::zero()), (&mut *b, F::zero())]);
-                        });
-                    Zip::from(&mut biases).and(&grads.biases).for_each(|w, &g| {
-                        settle(w, *w - lr * g, [(&mut *c, F::zero()), (&mut *d, F::zero())]);
-                    });
+                    if weight_decay == 0.0 {
+                        check += sweep(write, weights, &grads.weights, |w, g| w - lr * g);
+                    } else {
+                        check +=
+                            sweep(write, weights, &grads.weights, |w, g| w - lr * (g + wd * w));
+                    }
+                    check += sweep(write, biases, &grads.biases, |w, g| w - lr * g);
                 }
                 Optimizer::Momentum {
                     momentum, nesterov, ..
                 } => {
                     let mu = F::of(momentum);
-                    let [a, b, ..] = &mut unused;
-                    let rule = |w: F, v: F, g: F| {
-                        let v = mu * v + g;
-                        (w - lr * if nesterov { g + mu * v } else { v }, v)
+                    let rule = |decay: F| {
+                        move |w: F, v: F, g: F| {
+                            let g = g + decay * w;
+                            let v = mu * v + g;
+                            (w - lr * if nesterov { g + mu * v } else { v }, v)
+                        }
                     };
                     let (vw, vb) = &mut self.first[l];
-                    Zip::from(&mut weights)
-                        .and(vw)
-                        .and(&grads.weights)
-                        .for_each(|w, v, &g| {
-                            let (nw, nv) = rule(*w, *v, g + wd * *w);
-                            settle(w, nw, [(v, nv), (&mut *a, F::zero())]);
-                        });
-                    Zip::from(&mut biases)
-                        .and(vb)
-                        .and(&grads.biases)
-                        .for_each(|w, v, &g| {
-                            let (nw, nv) = rule(*w, *v, g);
-                            settle(w, nw, [(v, nv), (&mut *b, F::zero())]);
-                        });
+                    check += sweep_state(write, weights, vw.view_mut(), &grads.weights, rule(wd));
+                    check +=
+                        sweep_state(write, biases, vb.view_mut(), &grads.biases, rule(F::zero()));
                 }
                 Optimizer::Adam {
                     beta1,
@@ -393,31 +370,108 @@ impl<F: Float> OptimizerState<F> {
                     let (b1, b2, eps) = (F::of(beta1), F::of(beta2), F::of(epsilon));
                     let c1 = F::of(1.0 / (1.0 - beta1.powi(t)));
                     let c2 = F::of(1.0 / (1.0 - beta2.powi(t)));
-                    let rule = |w: F, m: F, v: F, g: F| {
-                        let m = b1 * m + (F::one() - b1) * g;
-                        let v = b2 * v + (F::one() - b2) * g * g;
-                        (w - lr * (m * c1) / ((v * c2).sqrt() + eps), m, v)
+                    let rule = |decay: F| {
+                        move |w: F, m: F, v: F, g: F| {
+                            let g = g + decay * w;
+                            let m = b1 * m + (F::one() - b1) * g;
+                            let v = b2 * v + (F::one() - b2) * g * g;
+                            (w - lr * (m * c1) / ((v * c2).sqrt() + eps), m, v)
+                        }
                     };
                     let ((mw, mb), (vw, vb)) = (&mut self.first[l], &mut self.second[l]);
-                    Zip::from(&mut weights)
-                        .and(mw)
-                        .and(vw)
-                        .and(&grads.weights)
-                        .for_each(|w, m, v, &g| {
-                            let (nw, nm, nv) = rule(*w, *m, *v, g + wd * *w);
-                            settle(w, nw, [(m, nm), (v, nv)]);
-                        });
-                    Zip::from(&mut biases)
-                        .and(mb)
-                        .and(vb)
-                        .and(&grads.biases)
-                        .for_each(|w, m, v, &g| {
-                            let (nw, nm, nv) = rule(*w, *m, *v, g);
-                            settle(w, nw, [(m, nm), (v, nv)]);
-                        });
+                    check += sweep_moments(
+                        write,
+                        weights,
+                        mw.view_mut(),
+                        vw.view_mut(),
+                        &grads.weights,
+                        rule(wd),
+                    );
+                    check += sweep_moments(
+                        write,
+                        biases,
+                        mb.view_mut(),
+                        vb.view_mut(),
+                        &grads.biases,
+                        rule(F::zero()),
+                    );
                 }
             }
         }
-        finite
+        check == F::zero()
+    }
+}
+
+/// Applies `rule(w, g)` to every parameter (`write`), or returns Σ new·0 without writing.
+fn sweep<F: Float, D: Dimension>(
+    write: bool,
+    mut params: ArrayViewMut<'_, F, D>,
+    grads: &Array<F, D>,
+    rule: impl Fn(F, F) -> F,
+) -> F {
+    if write {
+        Zip::from(&mut params)
+            .and(grads)
+            .for_each(|w, &g| *w = rule(*w, g));
+        F::zero()
+    } else {
+        Zip::from(&params)
+            .and(grads)
+            .fold(F::zero(), |acc, &w, &g| {
+                let n = rule(w, g);
+                acc + n * F::zero()
+            })
+    }
+}
+
+/// As [`sweep`], with one optimiser state per parameter.
+fn sweep_state<F: Float, D: Dimension>(
+    write: bool,
+    mut params: ArrayViewMut<'_, F, D>,
+    mut state: ArrayViewMut<'_, F, D>,
+    grads: &Array<F, D>,
+    rule: impl Fn(F, F, F) -> (F, F),
+) -> F {
+    if write {
+        Zip::from(&mut params)
+            .and(&mut state)
+            .and(grads)
+            .for_each(|w, s, &g| (*w, *s) = rule(*w, *s, g));
+        F::zero()
+    } else {
+        Zip::from(&params)
+            .and(&state)
+            .and(grads)
+            .fold(F::zero(), |acc, &w, &s, &g| {
+                let (n, t) = rule(w, s, g);
+                acc + n * F::zero() + t * F::zero()
+            })
+    }
+}
+
+/// As [`sweep`], with two optimiser states per parameter.
+fn sweep_moments<F: Float, D: Dimension>(
+    write: bool,
+    mut params: ArrayViewMut<'_, F, D>,
+    mut first: ArrayViewMut<'_, F, D>,
+    mut second: ArrayViewMut<'_, F, D>,
+    grads: &Array<F, D>,
+    rule: impl Fn(F, F, F, F) -> (F, F, F),
+) -> F {
+    if write {
+        Zip::from(&mut params)
+            .and(&mut first)
+            .and(&mut second)
+            .and(grads)
+            .for_each(|w, m, v, &g| (*w, *m, *v) = rule(*w, *m, *v, g));
+        F::zero()
+    } else {
+        Zip::from(&params).and(&first).and(&second).and(grads).fold(
+            F::zero(),
+            |acc, &w, &m, &v, &g| {
+                let (n, a, b) = rule(w, m, v, g);
+                acc + n * F::zero() + a * F::zero() + b * F::zero()
+            },
+        )
     }
 }

@@ -270,6 +270,85 @@ impl Mnist {
     }
 }
 
+/// Where [`mnist_or_generated`] found its data.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DataSource {
+    /// Real MNIST, found in this directory.
+    Found(PathBuf),
+    /// Real MNIST, downloaded into this directory.
+    Downloaded(PathBuf),
+    /// Generated MNIST-style digits ([`synthetic`]), **not MNIST**, for this reason.
+    Generated {
+        /// Why real MNIST could not be had.
+        reason: String,
+    },
+}
+
+impl DataSource {
+    /// `"mnist"` or `"generated"`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            DataSource::Found(_) | DataSource::Downloaded(_) => "mnist",
+            DataSource::Generated { .. } => "generated",
+        }
+    }
+}
+
+/// Seed of the generated stand-in for MNIST.
+const GENERATED_SEED: u64 = 2016;
+
+/// MNIST from the first place that has it, else downloaded (when `allow_download` and the
+/// `download` feature are on), else generated MNIST-style digits (60 000 + 10 000).
+///
+/// Search order ([`download::search_path`]): `explicit` (a program's `--data DIR`), then
+/// `$LERNMI_DATA`, `./data/mnist` and the user's cache directory. An explicit directory is
+/// strict: if it does not hold MNIST, that is an error rather than a fallback. Downloads go to
+/// [`download::cache_dir`] and report through `progress`.
+///
+/// # Errors
+/// [`Error::Io`] if `explicit` lacks MNIST; anything [`Mnist::load`] reports for files that
+/// exist but are damaged (a damaged file is never silently replaced by generated data).
+pub fn mnist_or_generated(
+    explicit: Option<&Path>,
+    allow_download: bool,
+    progress: &mut dyn FnMut(&download::DownloadEvent<'_>),
+) -> Result<(Mnist, DataSource)> {
+    if let Some(dir) = explicit {
+        return Ok((Mnist::load(dir)?, DataSource::Found(dir.to_path_buf())));
+    }
+    if let Some(dir) = download::locate_mnist(None) {
+        return Ok((Mnist::load(&dir)?, DataSource::Found(dir)));
+    }
+    let tried = download::search_path(None)
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let reason = match (allow_download, download::cache_dir()) {
+        (false, _) => format!("MNIST not found in {tried} and downloading is off"),
+        (true, None) => format!("MNIST not found in {tried} and there is no cache directory"),
+        (true, Some(cache)) => match fetch(&cache, progress) {
+            Ok(()) => return Ok((Mnist::load(&cache)?, DataSource::Downloaded(cache))),
+            Err(e) => format!("MNIST not found in {tried}, and the download failed: {e}"),
+        },
+    };
+    let generated = synthetic::generate_mnist_like(60_000, 10_000, GENERATED_SEED)?;
+    Ok((generated, DataSource::Generated { reason }))
+}
+
+#[cfg(feature = "download")]
+fn fetch(dir: &Path, progress: &mut dyn FnMut(&download::DownloadEvent<'_>)) -> Result<()> {
+    download::download_mnist(dir, progress)
+}
+
+#[cfg(not(feature = "download"))]
+fn fetch(_dir: &Path, _progress: &mut dyn FnMut(&download::DownloadEvent<'_>)) -> Result<()> {
+    Err(Error::BadFile {
+        path: _dir.to_path_buf(),
+        problem: "built without the `download` feature".into(),
+    })
+}
+
 /// `dir/NAME.gz` if it exists, else `dir/NAME`, else an error naming the `.gz` path.
 fn find_file(dir: &Path, name: &str) -> Result<PathBuf> {
     let gz = dir.join(format!("{name}.gz"));

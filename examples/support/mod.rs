@@ -1,0 +1,63 @@
+//! What the examples share: finding (or downloading, or generating) the data, with a progress
+//! bar for downloads and a loud warning when the data is not MNIST.
+#![allow(dead_code)]
+
+use std::io::IsTerminal;
+use std::path::Path;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use lernmi::data::download::DownloadEvent;
+use lernmi::data::{DataSource, Mnist};
+
+/// A progress bar on stderr, or a hidden one when `quiet` or stderr is not a terminal.
+pub fn bar(quiet: bool, template: &str) -> ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    match ProgressStyle::with_template(template) {
+        Ok(style) => ProgressBar::new(0).with_style(style.progress_chars("=> ")),
+        Err(_) => ProgressBar::new(0),
+    }
+}
+
+/// MNIST (found, or downloaded with a progress bar), else generated digits with a warning.
+pub fn load_data(
+    data: Option<&Path>,
+    offline: bool,
+    quiet: bool,
+) -> lernmi::Result<(Mnist, DataSource)> {
+    let download = bar(
+        quiet,
+        "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
+    );
+    let (mnist, source) =
+        lernmi::data::mnist_or_generated(data, !offline, &mut |event| match *event {
+            DownloadEvent::Started {
+                file,
+                url,
+                total_bytes,
+            } => {
+                download.reset();
+                download.set_length(total_bytes.unwrap_or(0));
+                download.set_message(format!("{file} from {url}"));
+            }
+            DownloadEvent::Progress { bytes, .. } => download.set_position(bytes),
+            DownloadEvent::Finished { file } => download.println(format!("{file}: ok")),
+            DownloadEvent::MirrorFailed {
+                file,
+                url,
+                ref error,
+            } => download.println(format!("{file}: {url} failed: {error}")),
+        })?;
+    download.finish_and_clear();
+    match &source {
+        DataSource::Found(dir) if !quiet => eprintln!("MNIST from {}", dir.display()),
+        DataSource::Downloaded(dir) if !quiet => eprintln!("MNIST downloaded to {}", dir.display()),
+        DataSource::Generated { reason } => eprintln!(
+            "WARNING: this is NOT MNIST. {reason}. Using generated MNIST-style digits instead \
+             (pass --data DIR or set LERNMI_DATA to use real MNIST)."
+        ),
+        _ => {}
+    }
+    Ok((mnist, source))
+}
