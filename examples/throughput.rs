@@ -1,0 +1,139 @@
+//! Training throughput on MNIST for the benchmark configurations shared with the PyTorch
+//! harness in `shared/bench/torch_mlp.py`: one JSON object per epoch (`impl`, `config`,
+//! `threads`, `epoch`, `train_s`, `samples_per_s`, `test_acc`) and one for inference.
+//!
+//! Configs: `small` 784-128-10 ReLU, softmax CE, SGD 0.1, batch 64; `wide` 784-1024-1024-10
+//! ReLU, softmax CE, SGD 0.05, batch 256; `lernmi` 784-15-10 sigmoid, squared error, SGD 0.1,
+//! batch 1, inputs in [0, 1]. `train_s` covers shuffling, batching, forward, backward and update.
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::{Parser, ValueEnum};
+use lernmi::data::PixelScale;
+use lernmi::{Activation, Init, Loss, Network, Optimizer, TrainConfig, Trainer};
+
+#[path = "support/mod.rs"]
+mod support;
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq)]
+enum Config {
+    Small,
+    Wide,
+    Lernmi,
+}
+
+#[derive(Parser, Debug)]
+#[command(about = "Training throughput on MNIST, as JSON lines")]
+struct Args {
+    /// Benchmark configuration.
+    #[arg(long, value_enum)]
+    config: Config,
+    /// Threads for the minibatch shards.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Epochs to time.
+    #[arg(long, default_value_t = 2)]
+    epochs: usize,
+    /// Directory holding MNIST.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// lernmi only: samples trained per epoch (0 = all 60 000).
+    #[arg(long, default_value_t = 0)]
+    samples: usize,
+    /// Seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Inference repeats (median reported).
+    #[arg(long, default_value_t = 5)]
+    infer_repeats: usize,
+}
+
+fn main() {
+    let args = Args::parse();
+    if let Err(e) = run(&args) {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
+    let (mnist, source) = support::load_data(args.data.as_deref(), true, true)?;
+    let name = format!("{:?}", args.config).to_lowercase();
+    let (sizes, builder_lr_batch_shard): (&[usize], (f64, usize, usize)) = match args.config {
+        Config::Small => (&[784, 128, 10], (0.1, 64, 32)),
+        Config::Wide => (&[784, 1024, 1024, 10], (0.05, 256, 64)),
+        Config::Lernmi => (&[784, 15, 10], (0.1, 1, 1)),
+    };
+    let (lr, batch, shard) = builder_lr_batch_shard;
+    let builder = Network::<f32>::builder(sizes).seed(args.seed);
+    let builder = if args.config == Config::Lernmi {
+        builder
+            .hidden(Activation::Sigmoid)
+            .output(Activation::Sigmoid)
+            .loss(Loss::SquaredError)
+            .init(Init::Uniform)
+    } else {
+        builder
+    };
+    let mut net: Network = builder.build()?;
+
+    let mut train = mnist.train.clone();
+    if args.config == Config::Lernmi {
+        // As the PyTorch harness: one fixed permutation, the first `samples` of it each epoch.
+        train = train.shuffled(args.seed);
+        if args.samples > 0 && args.samples < train.len() {
+            train = train.slice(0, args.samples)?;
+        }
+    }
+    let x = train.inputs::<f32>(PixelScale::Unit);
+    let y = train.targets::<f32>();
+    let test_x = mnist.test.inputs::<f32>(PixelScale::Unit);
+    let test_y = mnist.test.targets::<f32>();
+    let config = TrainConfig {
+        epochs: args.epochs,
+        batch_size: batch,
+        shard_size: shard,
+        optimizer: Optimizer::sgd(lr),
+        shuffle: args.config != Config::Lernmi,
+        threads: Some(args.threads),
+        seed: args.seed,
+        ..TrainConfig::default()
+    };
+    let mut trainer = Trainer::new(&net, config)?;
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(args.threads).build()?;
+    for _ in 0..args.epochs {
+        let report = trainer.train_epoch(&mut net, x.view(), y.view(), &mut ())?;
+        let acc = pool.install(|| net.evaluate(test_x.view(), test_y.view()))?.accuracy();
+        println!(
+            "{}",
+            serde_json::json!({
+                "impl": "lernmi", "config": name, "threads": args.threads, "epoch": report.epoch + 1,
+                "train_s": report.seconds, "samples_per_s": report.samples_per_second,
+                "test_acc": acc, "samples_trained": report.samples, "data": source.name(),
+            })
+        );
+    }
+    // Inference: the whole test set, forward only; median of the repeats after a warm-up.
+    let mut times = Vec::new();
+    let mut acc = 0.0;
+    pool.install(|| -> lernmi::Result<()> {
+        net.predict(test_x.view())?;
+        for _ in 0..args.infer_repeats.max(1) {
+            let t0 = Instant::now();
+            acc = net.evaluate(test_x.view(), test_y.view())?.accuracy();
+            times.push(t0.elapsed().as_secs_f64());
+        }
+        Ok(())
+    })?;
+    times.sort_by(f64::total_cmp);
+    let median = times[times.len() / 2];
+    println!(
+        "{}",
+        serde_json::json!({
+            "impl": "lernmi", "config": name, "threads": args.threads, "phase": "inference",
+            "n": test_x.nrows(), "infer_s": median, "infer_min_s": times[0],
+            "samples_per_s": test_x.nrows() as f64 / median, "test_acc": acc,
+        })
+    );
+    Ok(())
+}
