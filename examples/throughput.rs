@@ -100,10 +100,14 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         ..TrainConfig::default()
     };
     let mut trainer = Trainer::new(&net, config)?;
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(args.threads).build()?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(args.threads)
+        .build()?;
     for _ in 0..args.epochs {
         let report = trainer.train_epoch(&mut net, x.view(), y.view(), &mut ())?;
-        let acc = pool.install(|| net.evaluate(test_x.view(), test_y.view()))?.accuracy();
+        let acc = pool
+            .install(|| net.evaluate(test_x.view(), test_y.view()))?
+            .accuracy();
         println!(
             "{}",
             serde_json::json!({

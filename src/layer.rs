@@ -2,7 +2,7 @@
 //! with its forward pass (F) next to its backward pass (B2–B4).
 
 use ndarray::linalg::general_mat_mul;
-use ndarray::{Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2};
+use ndarray::{Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, ShapeBuilder};
 
 use crate::activation::column_sums_into;
 use crate::kernel;
@@ -53,11 +53,13 @@ impl<F: Float> Dense<F> {
         }
         activation.validate()?;
         check_finite("weights", weights.iter())?;
-        // Row-major storage, which the per-sample kernels rely on.
-        let weights = if weights.is_standard_layout() {
+        // Stored input by input (column-major), in Lernmi's Link order: see `crate::kernel`.
+        let weights = if weights.t().is_standard_layout() {
             weights
         } else {
-            weights.as_standard_layout().into_owned()
+            let mut by_input = Array2::zeros(weights.raw_dim().f());
+            by_input.assign(&weights);
+            by_input
         };
         check_finite("biases", biases.iter())?;
         Ok(Dense {
@@ -100,7 +102,7 @@ impl<F: Float> Dense<F> {
     /// Zero gradients shaped like this layer.
     pub fn zero_gradients(&self) -> LayerGradients<F> {
         LayerGradients {
-            weights: Array2::zeros(self.weights.raw_dim()),
+            weights: Array2::zeros(self.weights.raw_dim().f()),
             biases: Array1::zeros(self.biases.raw_dim()),
         }
     }
@@ -151,7 +153,7 @@ impl<F: Float> Dense<F> {
         if let (Some(d), Some(x), Some(g)) = (
             single_row(&output_sensitivities),
             single_row(&inputs),
-            gradients.weights.as_slice_mut(),
+            by_input_mut(&mut gradients.weights),
         ) {
             kernel::outer(d, x, g, accumulate);
             column_sums_into(
@@ -187,7 +189,7 @@ impl<F: Float> Dense<F> {
         mut input_sensitivities: ArrayViewMut2<'_, F>,
     ) {
         if let (Some(w), Some(d), Some(s)) = (
-            self.weights.as_slice(),
+            by_input(&self.weights),
             single_row(&output_sensitivities),
             single_row_mut(&mut input_sensitivities),
         ) {
@@ -205,9 +207,26 @@ impl<F: Float> Dense<F> {
 }
 
 impl<F: Float> Dense<F> {
-    /// Weights and biases as row-major slices.
+    /// Weights (input by input) and biases as slices.
     fn parameters(&self) -> Option<(&[F], &[F])> {
-        Some((self.weights.as_slice()?, self.biases.as_slice()?))
+        Some((by_input(&self.weights)?, self.biases.as_slice()?))
+    }
+}
+
+/// The memory of an (n_out × n_in) matrix stored input by input (column-major).
+fn by_input<F: Float>(a: &Array2<F>) -> Option<&[F]> {
+    if a.t().is_standard_layout() {
+        a.as_slice_memory_order()
+    } else {
+        None
+    }
+}
+
+fn by_input_mut<F: Float>(a: &mut Array2<F>) -> Option<&mut [F]> {
+    if a.t().is_standard_layout() {
+        a.as_slice_memory_order_mut()
+    } else {
+        None
     }
 }
 
@@ -249,10 +268,15 @@ impl<F: Float> LayerGradients<F> {
 
     /// Whether every gradient is finite.
     pub fn is_finite(&self) -> bool {
-        // x·0 is 0 for finite x and NaN otherwise; the sum vectorises, unlike a search.
-        let probe = |a: F, &g: &F| a + g * F::zero();
-        let sum = self.weights.fold(F::zero(), probe) + self.biases.fold(F::zero(), probe);
-        sum == F::zero()
+        let check = |a: &[F]| kernel::finite_under([a], |[g]| g);
+        match (self.weights.as_slice_memory_order(), self.biases.as_slice()) {
+            (Some(w), Some(b)) => check(w) && check(b),
+            _ => self
+                .weights
+                .iter()
+                .chain(&self.biases)
+                .all(|g| g.is_finite()),
+        }
     }
 }
 

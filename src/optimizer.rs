@@ -12,9 +12,9 @@
 //!
 //! These are the conventions of PyTorch's `torch.optim`, so hyperparameters carry over.
 
-use ndarray::{Array, Array1, Array2, ArrayViewMut, Dimension, Zip};
+use ndarray::{Array, Array1, Array2, ArrayViewMut, Dimension, ShapeBuilder, Zip};
 
-use crate::{Error, Float, Gradients, Network, Result};
+use crate::{kernel, Error, Float, Gradients, Network, Result};
 
 /// An optimiser and its hyperparameters.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -262,7 +262,8 @@ impl<F: Float> OptimizerState<F> {
                 .iter()
                 .map(|l| {
                     (
-                        Array2::zeros(l.weights().raw_dim()),
+                        // The same layout as the weights, so updates can run on flat slices.
+                        Array2::zeros(l.weights().raw_dim().f()),
                         Array1::zeros(l.biases().raw_dim()),
                     )
                 })
@@ -336,6 +337,19 @@ impl<F: Float> OptimizerState<F> {
             match self.optimizer {
                 Optimizer::Sgd { .. } => {
                     // The seed's update: weight − rate·(input · output sensitivity).
+                    let (mut weights, mut biases) = (weights, biases);
+                    let same = weights.strides() == grads.weights.strides();
+                    if let (true, Some(w), Some(b), Some(gw), Some(gb)) = (
+                        write && same,
+                        weights.as_slice_memory_order_mut(),
+                        biases.as_slice_mut(),
+                        grads.weights.as_slice_memory_order(),
+                        grads.biases.as_slice(),
+                    ) {
+                        kernel::sgd(w, gw, lr, wd);
+                        kernel::sgd(b, gb, lr, F::zero());
+                        continue;
+                    }
                     if weight_decay == 0.0 {
                         check += sweep(write, weights, &grads.weights, |w, g| w - lr * g);
                     } else {
@@ -402,6 +416,15 @@ impl<F: Float> OptimizerState<F> {
     }
 }
 
+/// 0 for true, NaN for false: the currency of the checks below.
+fn finite<F: Float>(ok: bool) -> F {
+    if ok {
+        F::zero()
+    } else {
+        F::nan()
+    }
+}
+
 /// Applies `rule(w, g)` to every parameter (`write`), or returns Σ new·0 without writing.
 fn sweep<F: Float, D: Dimension>(
     write: bool,
@@ -414,6 +437,12 @@ fn sweep<F: Float, D: Dimension>(
             .and(grads)
             .for_each(|w, &g| *w = rule(*w, g));
         F::zero()
+    } else if let (true, Some(w), Some(g)) = (
+        params.strides() == grads.strides(),
+        params.as_slice_memory_order(),
+        grads.as_slice_memory_order(),
+    ) {
+        finite(kernel::finite_under([w, g], |[w, g]| rule(w, g)))
     } else {
         Zip::from(&params)
             .and(grads)
@@ -438,6 +467,16 @@ fn sweep_state<F: Float, D: Dimension>(
             .and(grads)
             .for_each(|w, s, &g| (*w, *s) = rule(*w, *s, g));
         F::zero()
+    } else if let (true, Some(w), Some(s), Some(g)) = (
+        params.strides() == grads.strides() && state.strides() == grads.strides(),
+        params.as_slice_memory_order(),
+        state.as_slice_memory_order(),
+        grads.as_slice_memory_order(),
+    ) {
+        finite(kernel::finite_under([w, s, g], |[w, s, g]| {
+            let (n, t) = rule(w, s, g);
+            n * F::zero() + t * F::zero()
+        }))
     } else {
         Zip::from(&params)
             .and(&state)
@@ -465,6 +504,19 @@ fn sweep_moments<F: Float, D: Dimension>(
             .and(grads)
             .for_each(|w, m, v, &g| (*w, *m, *v) = rule(*w, *m, *v, g));
         F::zero()
+    } else if let (true, Some(w), Some(m), Some(v), Some(g)) = (
+        params.strides() == grads.strides()
+            && first.strides() == grads.strides()
+            && second.strides() == grads.strides(),
+        params.as_slice_memory_order(),
+        first.as_slice_memory_order(),
+        second.as_slice_memory_order(),
+        grads.as_slice_memory_order(),
+    ) {
+        finite(kernel::finite_under([w, m, v, g], |[w, m, v, g]| {
+            let (n, a, b) = rule(w, m, v, g);
+            n * F::zero() + a * F::zero() + b * F::zero()
+        }))
     } else {
         Zip::from(&params).and(&first).and(&second).and(grads).fold(
             F::zero(),
