@@ -80,7 +80,32 @@ pub(crate) fn input_sensitivities<F: Float>(weights: &[F], delta: &[F], s: &mut 
 pub(crate) fn outer<F: Float>(delta: &[F], x: &[F], g: &mut [F], accumulate: bool) {
     let n_out = delta.len();
     debug_assert_eq!(g.len(), n_out * x.len());
-    for (&xi, column) in x.iter().zip(g.chunks_exact_mut(n_out)) {
+    // Narrow layers: write full 16-lane vectors of x_i·δ with δ padded by zeros. The lanes past
+    // n_out land on the next input's gradients as 0 (or +0) and are overwritten next.
+    let mut start = 0;
+    if n_out < NARROW && g.len() >= NARROW {
+        let mut padded = [F::zero(); NARROW];
+        padded[..n_out].copy_from_slice(delta);
+        let wide = ((g.len() - NARROW) / n_out + 1).min(x.len());
+        for (i, &xi) in x[..wide].iter().enumerate() {
+            if let Some(column) = g[i * n_out..].first_chunk_mut::<NARROW>() {
+                if accumulate {
+                    for k in 0..NARROW {
+                        column[k] += xi * padded[k];
+                    }
+                } else {
+                    for k in 0..NARROW {
+                        column[k] = xi * padded[k];
+                    }
+                }
+            }
+        }
+        start = wide;
+    }
+    for (&xi, column) in x[start..]
+        .iter()
+        .zip(g[start * n_out..].chunks_exact_mut(n_out))
+    {
         if accumulate {
             for (g, &d) in column.iter_mut().zip(delta) {
                 *g += xi * d;
@@ -142,6 +167,7 @@ mod tests {
     use super::*;
 
     /// The kernels against plain loops in the seed's order, bit for bit, for many shapes.
+    #[allow(clippy::needless_range_loop)] // index loops mirror the maths being checked
     #[test]
     fn kernels_match_plain_loops_bit_for_bit() {
         let mut seed = 1u64;
@@ -177,6 +203,18 @@ mod tests {
                         assert_eq!(g[i * n_out + j].to_bits(), (x[i] * d[j]).to_bits());
                     }
                     assert_eq!(s[i].to_bits(), want.to_bits(), "s, {n_in}x{n_out}, i {i}");
+                }
+                let mut acc = g.clone();
+                outer(&d, &x, &mut acc, true);
+                for i in 0..n_in {
+                    for j in 0..n_out {
+                        let k = i * n_out + j;
+                        assert_eq!(
+                            acc[k].to_bits(),
+                            (g[k] + x[i] * d[j]).to_bits(),
+                            "acc {n_in}x{n_out}"
+                        );
+                    }
                 }
                 let mut f = w.clone();
                 sgd(&mut f, &g, 0.1, 0.0);

@@ -294,8 +294,8 @@ impl<F: Float> Trainer<F> {
             let rows = batch_size.min(n - batch * batch_size);
             for r in 0..rows {
                 let i = self.order[batch * batch_size + r];
-                self.batch_inputs.row_mut(r).assign(&inputs.row(i));
-                self.batch_targets.row_mut(r).assign(&targets.row(i));
+                copy_row(inputs, i, &mut self.batch_inputs, r);
+                copy_row(targets, i, &mut self.batch_targets, r);
             }
             let loss =
                 self.step_prepared(network, rows, learning_rate)
@@ -464,5 +464,16 @@ impl<F: Float> Trainer<F> {
             return Err((loss, "the update would make a weight infinite"));
         }
         Ok(loss)
+    }
+}
+
+/// Copies row `from` of `source` into row `to` of `dest` (a plain memcpy when both are
+/// contiguous, as they are for standard-layout arrays).
+fn copy_row<F: Float>(source: ArrayView2<'_, F>, from: usize, dest: &mut Array2<F>, to: usize) {
+    let src = source.row(from);
+    let mut dst = dest.row_mut(to);
+    match (src.as_slice(), dst.as_slice_mut()) {
+        (Some(s), Some(d)) => d.copy_from_slice(s),
+        (_, _) => dst.assign(&src),
     }
 }

@@ -1,0 +1,224 @@
+//! Criterion benchmarks of the dense engine, on synthetic deterministic data (no MNIST needed).
+//!
+//! Groups (throughput in samples/s unless noted):
+//!
+//! - `train_step`: one [`Trainer::step`] on one minibatch, for the benchmark configurations of
+//!   `examples/throughput.rs`: `small` (784-128-10 ReLU, softmax cross-entropy, SGD 0.1, batch
+//!   64, shards of 32), `wide` (784-1024-1024-10, SGD 0.05, batch 256, shards of 64) and
+//!   `lernmi` (784-15-10 sigmoid, squared error, SGD 0.1, batch 1). `threads=1` runs on the
+//!   calling thread; `threads=all` uses rayon's global pool (every core).
+//! - `graph_vs_engine`: learning one sample on 784-15-10, Lernmi's object graph
+//!   ([`lernmi::graph::Network::learn`]) against the dense engine ([`Trainer::step`], f64,
+//!   [`TrainConfig::lernmi`]), on the same input.
+//! - `inference`: [`Network::predict`] on batches of 1, 32, 128 and 1000 rows, `small` config.
+//! - `matmul`: the raw matrix product `ndarray::linalg::general_mat_mul` (f32) that
+//!   [`lernmi::Dense::forward`] calls, on training shapes. **Throughput here counts
+//!   floating-point operations (2·m·n·k per product), so criterion's "elem/s" reads as FLOP/s.**
+//!
+//! Run everything with `cargo bench --bench engine`, one group with
+//! `cargo bench --bench engine -- train_step`, a fast smoke run with `-- --quick`.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
+use criterion::{measurement::WallTime, BenchmarkId, SamplingMode};
+use lernmi::{Activation, Float, Init, Loss, Network, Optimizer, TrainConfig, Trainer};
+use ndarray::linalg::general_mat_mul;
+use ndarray::{s, Array2, ShapeBuilder};
+
+/// Deterministic pseudo-random numbers in [0, 1) (SplitMix64).
+struct Rng(u64);
+
+impl Rng {
+    fn next_f64(&mut self) -> f64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// `rows` synthetic samples: inputs in [0, 1) like MNIST pixels, one-hot targets.
+fn data<F: Float>(rows: usize, n_in: usize, n_out: usize, seed: u64) -> (Array2<F>, Array2<F>) {
+    let mut rng = Rng(seed);
+    let x = Array2::from_shape_simple_fn((rows, n_in), || F::of(rng.next_f64()));
+    let mut y = Array2::zeros((rows, n_out));
+    for r in 0..rows {
+        let class = (rng.next_f64() * n_out as f64) as usize;
+        y[[r, class.min(n_out - 1)]] = F::one();
+    }
+    (x, y)
+}
+
+/// A benchmark configuration of `examples/throughput.rs`.
+struct Config {
+    name: &'static str,
+    sizes: &'static [usize],
+    learning_rate: f64,
+    batch: usize,
+    shard: usize,
+}
+
+const SMALL: Config = Config {
+    name: "small",
+    sizes: &[784, 128, 10],
+    learning_rate: 0.1,
+    batch: 64,
+    shard: 32,
+};
+const WIDE: Config = Config {
+    name: "wide",
+    sizes: &[784, 1024, 1024, 10],
+    learning_rate: 0.05,
+    batch: 256,
+    shard: 64,
+};
+const LERNMI: Config = Config {
+    name: "lernmi",
+    sizes: &[784, 15, 10],
+    learning_rate: 0.1,
+    batch: 1,
+    shard: 1,
+};
+
+impl Config {
+    /// The network: builder defaults (ReLU, softmax, cross-entropy) except for `lernmi`, which
+    /// is sigmoid with squared error, as in the throughput example.
+    fn network(&self) -> Network<f32> {
+        let builder = Network::<f32>::builder(self.sizes);
+        let builder = if self.name == "lernmi" {
+            builder
+                .hidden(Activation::Sigmoid)
+                .output(Activation::Sigmoid)
+                .loss(Loss::SquaredError)
+                .init(Init::Uniform)
+        } else {
+            builder
+        };
+        builder.build().expect("valid network")
+    }
+
+    fn train_config(&self, threads: Option<usize>) -> TrainConfig {
+        TrainConfig {
+            batch_size: self.batch,
+            shard_size: self.shard,
+            optimizer: Optimizer::sgd(self.learning_rate),
+            threads,
+            ..TrainConfig::default()
+        }
+    }
+}
+
+/// Faster settings than criterion's defaults, so the whole suite runs in about a minute or two.
+fn quick(group: &mut BenchmarkGroup<'_, WallTime>) {
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(2));
+}
+
+/// Number of distinct minibatches the step benchmarks cycle through.
+const BATCHES: usize = 4;
+
+fn train_step(c: &mut Criterion) {
+    let mut group = c.benchmark_group("train_step");
+    quick(&mut group);
+    // A wide step takes tens of milliseconds: time each iteration alike, not a linear ramp.
+    group.sampling_mode(SamplingMode::Flat);
+    let cases = [
+        (&SMALL, Some(1), "threads=1"),
+        (&SMALL, None, "threads=all"),
+        (&WIDE, Some(1), "threads=1"),
+        (&WIDE, None, "threads=all"),
+        (&LERNMI, Some(1), "threads=1"),
+    ];
+    for (config, threads, label) in cases {
+        let mut net = config.network();
+        let mut trainer = Trainer::new(&net, config.train_config(threads)).expect("valid config");
+        let n_in = config.sizes[0];
+        let n_out = *config.sizes.last().expect("sizes");
+        let (x, y) = data::<f32>(config.batch * BATCHES, n_in, n_out, 1);
+        let mut batch = 0;
+        group.throughput(Throughput::Elements(config.batch as u64));
+        group.bench_function(BenchmarkId::new(config.name, label), |b| {
+            b.iter(|| {
+                let rows = batch * config.batch..(batch + 1) * config.batch;
+                batch = (batch + 1) % BATCHES;
+                let x = x.slice(s![rows.clone(), ..]);
+                let y = y.slice(s![rows, ..]);
+                black_box(trainer.step(&mut net, x, y).expect("finite step"))
+            })
+        });
+    }
+    group.finish();
+}
+
+fn graph_vs_engine(c: &mut Criterion) {
+    let mut group = c.benchmark_group("graph_vs_engine");
+    quick(&mut group);
+    group.throughput(Throughput::Elements(1));
+    let sizes = [784, 15, 10];
+    let (x, y) = data::<f64>(1, sizes[0], sizes[2], 2);
+    let (x_row, y_row) = (x.row(0).to_vec(), y.row(0).to_vec());
+
+    let mut graph = lernmi::graph::Network::new(&sizes).expect("valid graph");
+    group.bench_function("graph_learn", |b| {
+        b.iter(|| black_box(graph.learn(black_box(&x_row), black_box(&y_row)).unwrap()))
+    });
+
+    // The same network (weights, input sigmoid, squared error) in the dense engine.
+    let mut net = lernmi::graph::Network::new(&sizes)
+        .and_then(|g| g.to_dense())
+        .expect("valid network");
+    let mut trainer = Trainer::new(&net, TrainConfig::lernmi()).expect("valid config");
+    group.bench_function("engine_step", |b| {
+        b.iter(|| black_box(trainer.step(&mut net, x.view(), y.view()).unwrap()))
+    });
+    group.finish();
+}
+
+fn inference(c: &mut Criterion) {
+    let mut group = c.benchmark_group("inference");
+    quick(&mut group);
+    let net = SMALL.network();
+    for rows in [1, 32, 128, 1000] {
+        let (x, _) = data::<f32>(rows, SMALL.sizes[0], 10, 3);
+        group.throughput(Throughput::Elements(rows as u64));
+        group.bench_with_input(BenchmarkId::new("small_predict", rows), &x, |b, x| {
+            b.iter(|| black_box(net.predict(x.view()).unwrap()))
+        });
+    }
+    group.finish();
+}
+
+fn matmul(c: &mut Criterion) {
+    let mut group = c.benchmark_group("matmul");
+    quick(&mut group);
+    // (rows, n_in, n_out): Z = X·Wᵀ with X (rows × n_in) and W (n_out × n_in) stored
+    // column-major, exactly as `Dense::forward` hands them to `general_mat_mul`. 256 and 64 rows
+    // are the wide and small minibatches; 64 and 32 rows their shards, which is what a training
+    // step actually multiplies.
+    let shapes = [
+        (256, 784, 1024),
+        (64, 784, 1024),
+        (64, 784, 128),
+        (32, 784, 128),
+    ];
+    for (m, k, n) in shapes {
+        let (x, _) = data::<f32>(m, k, 1, 4);
+        let mut rng = Rng(5);
+        let w = Array2::from_shape_simple_fn((n, k).f(), || rng.next_f64() as f32 - 0.5);
+        let mut z = Array2::<f32>::zeros((m, n));
+        group.throughput(Throughput::Elements((2 * m * n * k) as u64));
+        let id = BenchmarkId::new("flops_f32", format!("{m}x{k}x{n}"));
+        group.bench_function(id, |b| {
+            b.iter(|| general_mat_mul(1.0, &x, &w.t(), 0.0, black_box(&mut z)))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, train_step, graph_vs_engine, inference, matmul);
+criterion_main!(benches);
