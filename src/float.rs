@@ -42,6 +42,9 @@ pub trait Float:
 
     /// Widens to `f64` (exact).
     fn to_f64_lossless(self) -> f64;
+
+    /// The matrix-product micro-kernel for this type on this CPU.
+    fn micro_kernel() -> crate::gemm::MicroKernel<Self>;
 }
 
 impl Float for f32 {
@@ -54,6 +57,9 @@ impl Float for f32 {
     fn to_f64_lossless(self) -> f64 {
         f64::from(self)
     }
+    fn micro_kernel() -> crate::gemm::MicroKernel<Self> {
+        crate::gemm::simd::f32_kernel()
+    }
 }
 
 impl Float for f64 {
@@ -65,5 +71,8 @@ impl Float for f64 {
     #[inline(always)]
     fn to_f64_lossless(self) -> f64 {
         self
+    }
+    fn micro_kernel() -> crate::gemm::MicroKernel<Self> {
+        crate::gemm::portable()
     }
 }

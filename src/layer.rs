@@ -1,10 +1,10 @@
 //! A dense (fully connected) layer: a weight matrix, a bias vector and an activation,
 //! with its forward pass (F) next to its backward pass (B2–B4).
 
-use ndarray::linalg::general_mat_mul;
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, ShapeBuilder};
 
 use crate::activation::column_sums_into;
+use crate::gemm::{gemm, Packing};
 use crate::kernel;
 use crate::{Activation, Error, Float, Result};
 
@@ -116,6 +116,7 @@ impl<F: Float> Dense<F> {
         inputs: ArrayView2<'_, F>,
         mut weighted_inputs: ArrayViewMut2<'_, F>,
         activations: ArrayViewMut2<'_, F>,
+        packing: &mut Packing<F>,
     ) {
         debug_assert_eq!(inputs.ncols(), self.n_in());
         match (
@@ -125,12 +126,12 @@ impl<F: Float> Dense<F> {
         ) {
             (Some((w, b)), Some(x), Some(z)) => kernel::weighted_inputs(w, b, x, z),
             _ => {
-                general_mat_mul(
-                    F::one(),
+                gemm(
                     &inputs,
                     &self.weights.t(),
                     F::zero(),
                     &mut weighted_inputs,
+                    packing,
                 );
                 weighted_inputs += &self.biases;
             }
@@ -149,6 +150,7 @@ impl<F: Float> Dense<F> {
         output_sensitivities: ArrayView2<'_, F>,
         gradients: &mut LayerGradients<F>,
         accumulate: bool,
+        packing: &mut Packing<F>,
     ) {
         if let (Some(d), Some(x), Some(g)) = (
             single_row(&output_sensitivities),
@@ -164,12 +166,13 @@ impl<F: Float> Dense<F> {
             return;
         }
         let beta = if accumulate { F::one() } else { F::zero() };
-        general_mat_mul(
-            F::one(),
-            &output_sensitivities.t(),
-            &inputs,
+        // Gᵀ = Aᵀ·Δ: the weights are stored input by input, so Gᵀ is row-major in memory.
+        gemm(
+            &inputs.t(),
+            &output_sensitivities,
             beta,
-            &mut gradients.weights,
+            &mut gradients.weights.view_mut().reversed_axes(),
+            packing,
         );
         column_sums_into(
             output_sensitivities,
@@ -187,6 +190,7 @@ impl<F: Float> Dense<F> {
         &self,
         output_sensitivities: ArrayView2<'_, F>,
         mut input_sensitivities: ArrayViewMut2<'_, F>,
+        packing: &mut Packing<F>,
     ) {
         if let (Some(w), Some(d), Some(s)) = (
             by_input(&self.weights),
@@ -196,12 +200,12 @@ impl<F: Float> Dense<F> {
             kernel::input_sensitivities(w, d, s);
             return;
         }
-        general_mat_mul(
-            F::one(),
+        gemm(
             &output_sensitivities,
-            &self.weights,
+            &self.weights.view(),
             F::zero(),
             &mut input_sensitivities,
+            packing,
         );
     }
 }

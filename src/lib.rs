@@ -44,6 +44,7 @@ pub mod activation;
 pub mod data;
 pub mod error;
 pub mod float;
+pub mod gemm;
 pub mod graph;
 pub mod init;
 mod kernel;

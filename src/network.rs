@@ -3,6 +3,7 @@
 use ndarray::{s, Array2, ArrayView2, ArrayViewMut2, Axis};
 use rayon::prelude::*;
 
+use crate::gemm::Packing;
 use crate::layer::{check_finite, LayerGradients};
 use crate::{Activation, Dense, Error, Float, Init, Loss, Result};
 
@@ -63,6 +64,8 @@ pub struct Workspace<F: Float = f32> {
     activations: Vec<Array2<F>>,
     /// Δ_l = ∂L/∂Z_l per layer, (capacity, n_l).
     sensitivities: Vec<Array2<F>>,
+    /// Packing buffers of the matrix products.
+    packing: Packing<F>,
 }
 
 /// Builds a [`Network`]: layer sizes, activations, loss, initialisation and seed.
@@ -283,6 +286,7 @@ impl<F: Float> Network<F> {
             weighted_inputs: per_layer(),
             activations: per_layer(),
             sensitivities: per_layer(),
+            packing: Packing::default(),
         }
     }
 
@@ -348,6 +352,7 @@ impl<F: Float> Network<F> {
                 previous,
                 ws.weighted_inputs[l].slice_mut(s![..rows, ..]),
                 rest[0].slice_mut(s![..rows, ..]),
+                &mut ws.packing,
             );
         }
         rows
@@ -386,11 +391,17 @@ impl<F: Float> Network<F> {
                 _ => ws.activations[l - 1].slice(s![..rows, ..]),
             };
             // (B3), (B4)
-            layer.parameter_gradients(previous, delta, &mut gradients.layers[l], false);
+            layer.parameter_gradients(
+                previous,
+                delta,
+                &mut gradients.layers[l],
+                false,
+                &mut ws.packing,
+            );
             if l > 0 {
                 // (B2): pull the sensitivity back through W_l, then through σ_{l−1}.
                 let mut pulled: ArrayViewMut2<'_, F> = below[l - 1].slice_mut(s![..rows, ..]);
-                layer.input_sensitivities(delta, pulled.view_mut());
+                layer.input_sensitivities(delta, pulled.view_mut(), &mut ws.packing);
                 self.layers[l - 1].activation().backward_in_place(
                     ws.weighted_inputs[l - 1].slice(s![..rows, ..]),
                     ws.activations[l - 1].slice(s![..rows, ..]),

@@ -1,0 +1,428 @@
+//! Matrix products for batches: `C ← A·B + β·C` with packing buffers the caller keeps, so that a
+//! training step allocates nothing, and micro-kernels chosen at run time (AVX-512 or AVX2 with
+//! FMA for `f32`, portable loops otherwise).
+//!
+//! The structure is the classic one of BLIS: B is packed into strips `nr` columns wide and A
+//! into strips `mr` rows tall, both `kc` deep, so that the micro-kernel streams through
+//! contiguous memory while an `mr × nr` block of C stays in registers. Every element of C is
+//! summed over k in the same order whatever the shapes around it, and nothing here is
+//! multi-threaded: parallelism lives in [`crate::train`], which keeps results independent of the
+//! thread count.
+
+use ndarray::{ArrayView2, ArrayViewMut2};
+
+use crate::Float;
+
+/// Depth of a packed block.
+const KC: usize = 256;
+/// Rows of A per packed block (a multiple of every kernel's `mr`).
+const MC: usize = 168;
+/// Columns of B per packed block (a multiple of every kernel's `nr`).
+const NC: usize = 1024;
+
+/// A micro-kernel: `acc[r·nr + c] = Σ_p a[p·mr + r]·b[p·nr + c]` over `kc` packed steps.
+#[derive(Clone, Copy)]
+pub struct MicroKernel<F> {
+    /// Rows of C per call.
+    pub mr: usize,
+    /// Columns of C per call.
+    pub nr: usize,
+    /// The kernel: (kc, packed A, packed B, accumulator `mr·nr`, overwritten).
+    pub run: fn(usize, &[F], &[F], &mut [F]),
+    /// Its name, for benchmarks and reports.
+    pub name: &'static str,
+}
+
+/// The portable kernel: plain loops, any float type.
+pub(crate) fn portable<F: Float>() -> MicroKernel<F> {
+    MicroKernel {
+        mr: 4,
+        nr: 8,
+        run: portable_kernel::<F>,
+        name: "portable",
+    }
+}
+
+fn portable_kernel<F: Float>(kc: usize, a: &[F], b: &[F], acc: &mut [F]) {
+    let mut sums = [[F::zero(); 8]; 4];
+    for (ap, bp) in a[..kc * 4].chunks_exact(4).zip(b[..kc * 8].chunks_exact(8)) {
+        for r in 0..4 {
+            for c in 0..8 {
+                sums[r][c] += ap[r] * bp[c];
+            }
+        }
+    }
+    for (out, row) in acc.chunks_exact_mut(8).zip(&sums) {
+        out.copy_from_slice(row);
+    }
+}
+
+/// The tallest `mr` and widest `nr` of any kernel.
+const MAX_MR: usize = 16;
+const MAX_NR: usize = 32;
+
+/// Reusable packing buffers; they grow to the largest product seen, then stay.
+#[derive(Clone, Debug, Default)]
+pub struct Packing<F> {
+    a: Vec<F>,
+    b: Vec<F>,
+    acc: Vec<F>,
+}
+
+/// `c ← a·b + β·c` (β is 0 or 1 in practice), shapes (m × k)·(k × n) → (m × n), any strides.
+/// The packing and write-back loops are compiled for AVX-512 and AVX2 too (see
+/// [`crate::kernel`]); the micro-kernel is chosen separately.
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
+pub(crate) fn gemm<F: Float>(
+    a: &ArrayView2<'_, F>,
+    b: &ArrayView2<'_, F>,
+    beta: F,
+    c: &mut ArrayViewMut2<'_, F>,
+    packing: &mut Packing<F>,
+) {
+    let (m, k) = a.dim();
+    let n = b.ncols();
+    debug_assert_eq!(b.nrows(), k);
+    debug_assert_eq!(c.dim(), (m, n));
+    if m == 0 || n == 0 {
+        return;
+    }
+    let kernel = F::micro_kernel();
+    let (mr, nr) = (kernel.mr, kernel.nr);
+    grow(&mut packing.a, MC.min(m.next_multiple_of(mr)) * KC);
+    grow(&mut packing.b, NC.min(n.next_multiple_of(nr)) * KC);
+    grow(&mut packing.acc, mr * nr);
+    if k == 0 {
+        c.mapv_inplace(|v| beta * v);
+        return;
+    }
+    for jc in (0..n).step_by(NC) {
+        let nc = NC.min(n - jc);
+        for pc in (0..k).step_by(KC) {
+            let kc = KC.min(k - pc);
+            pack_b(b, pc, kc, jc, nc, nr, &mut packing.b);
+            for ic in (0..m).step_by(MC) {
+                let mc = MC.min(m - ic);
+                pack_a(a, ic, mc, pc, kc, mr, &mut packing.a);
+                for (sj, j0) in (jc..jc + nc).step_by(nr).enumerate() {
+                    let w = nr.min(jc + nc - j0);
+                    let b_strip = &packing.b[sj * kc * nr..(sj + 1) * kc * nr];
+                    for (si, i0) in (ic..ic + mc).step_by(mr).enumerate() {
+                        let h = mr.min(ic + mc - i0);
+                        let a_strip = &packing.a[si * kc * mr..(si + 1) * kc * mr];
+                        (kernel.run)(kc, a_strip, b_strip, &mut packing.acc);
+                        // The first depth block applies β, later ones add.
+                        let keep = if pc == 0 { beta } else { F::one() };
+                        write_block(c, &packing.acc, nr, (i0, h), (j0, w), keep);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Writes the `h × w` top-left corner of an accumulator block into C at (i0, j0):
+/// `c ← keep·c + acc` (with `keep` 0 meaning a plain store).
+#[inline(always)]
+fn write_block<F: Float>(
+    c: &mut ArrayViewMut2<'_, F>,
+    acc: &[F],
+    nr: usize,
+    (i0, h): (usize, usize),
+    (j0, w): (usize, usize),
+    keep: F,
+) {
+    let update = |dst: &mut F, s: F| {
+        *dst = if keep == F::zero() {
+            s
+        } else if keep == F::one() {
+            *dst + s
+        } else {
+            keep * *dst + s
+        }
+    };
+    let n = c.ncols();
+    if let Some(flat) = c.as_slice_mut() {
+        // Standard layout: rows of length n, one after another.
+        for r in 0..h {
+            let row = &mut flat[(i0 + r) * n + j0..(i0 + r) * n + j0 + w];
+            row.iter_mut()
+                .zip(&acc[r * nr..r * nr + w])
+                .for_each(|(d, &s)| update(d, s));
+        }
+    } else {
+        for r in 0..h {
+            for q in 0..w {
+                update(&mut c[[i0 + r, j0 + q]], acc[r * nr + q]);
+            }
+        }
+    }
+}
+
+fn grow<F: Float>(buffer: &mut Vec<F>, len: usize) {
+    if buffer.len() < len {
+        buffer.resize(len, F::zero());
+    }
+}
+
+/// Packs `b[pc..pc+kc, jc..jc+nc]` as strips of `nr` columns, each `kc × nr`, zero-padded.
+#[inline(always)]
+fn pack_b<F: Float>(
+    b: &ArrayView2<'_, F>,
+    pc: usize,
+    kc: usize,
+    jc: usize,
+    nc: usize,
+    nr: usize,
+    out: &mut [F],
+) {
+    for (s, j0) in (jc..jc + nc).step_by(nr).enumerate() {
+        let w = nr.min(jc + nc - j0);
+        let strip = &mut out[s * kc * nr..(s + 1) * kc * nr];
+        let block = b.slice(ndarray::s![pc..pc + kc, j0..j0 + w]);
+        if b.strides()[1] == 1 {
+            // Rows contiguous: one copy per depth step.
+            for (dst, row) in strip.chunks_exact_mut(nr).zip(block.rows()) {
+                match row.as_slice() {
+                    Some(src) => dst[..w].copy_from_slice(src),
+                    None => dst[..w].iter_mut().zip(row).for_each(|(d, &v)| *d = v),
+                }
+                dst[w..].fill(F::zero());
+            }
+        } else {
+            // Read the w columns side by side, so the strip is written in order.
+            let cols: [Option<&[F]>; MAX_NR] = std::array::from_fn(|c| {
+                if c < w {
+                    block.column(c).to_slice()
+                } else {
+                    None
+                }
+            });
+            let contiguous = cols[..w].iter().all(Option::is_some);
+            let cols: [&[F]; MAX_NR] = std::array::from_fn(|c| cols[c].unwrap_or(&[]));
+            for (p, dst) in strip.chunks_exact_mut(nr).enumerate() {
+                if contiguous {
+                    for (d, col) in dst[..w].iter_mut().zip(&cols) {
+                        *d = col[p];
+                    }
+                } else {
+                    for (c, d) in dst[..w].iter_mut().enumerate() {
+                        *d = block[[p, c]];
+                    }
+                }
+                dst[w..].fill(F::zero());
+            }
+        }
+    }
+}
+
+/// Packs `a[ic..ic+mc, pc..pc+kc]` as strips of `mr` rows, each `kc × mr`, zero-padded.
+#[inline(always)]
+fn pack_a<F: Float>(
+    a: &ArrayView2<'_, F>,
+    ic: usize,
+    mc: usize,
+    pc: usize,
+    kc: usize,
+    mr: usize,
+    out: &mut [F],
+) {
+    for (s, i0) in (ic..ic + mc).step_by(mr).enumerate() {
+        let h = mr.min(ic + mc - i0);
+        let strip = &mut out[s * kc * mr..(s + 1) * kc * mr];
+        let block = a.slice(ndarray::s![i0..i0 + h, pc..pc + kc]);
+        if a.strides()[0] == 1 {
+            // Columns contiguous: one copy per depth step.
+            for (dst, col) in strip.chunks_exact_mut(mr).zip(block.columns()) {
+                match col.as_slice() {
+                    Some(src) => dst[..h].copy_from_slice(src),
+                    None => dst[..h].iter_mut().zip(col).for_each(|(d, &v)| *d = v),
+                }
+                dst[h..].fill(F::zero());
+            }
+        } else {
+            // Rows contiguous: read the h rows side by side, so the strip is written in order.
+            let rows: [Option<&[F]>; MAX_MR] =
+                std::array::from_fn(|r| if r < h { block.row(r).to_slice() } else { None });
+            if rows[..h].iter().all(Option::is_some) {
+                let rows: [&[F]; MAX_MR] = std::array::from_fn(|r| rows[r].unwrap_or(&[]));
+                for (p, dst) in strip.chunks_exact_mut(mr).enumerate() {
+                    for (d, row) in dst[..h].iter_mut().zip(&rows) {
+                        *d = row[p];
+                    }
+                    dst[h..].fill(F::zero());
+                }
+            } else {
+                for (p, dst) in strip.chunks_exact_mut(mr).enumerate() {
+                    for (r, d) in dst[..h].iter_mut().enumerate() {
+                        *d = block[[r, p]];
+                    }
+                    dst[h..].fill(F::zero());
+                }
+            }
+        }
+    }
+}
+
+/// SIMD micro-kernels for `f32`, chosen at run time.
+pub(crate) mod simd {
+    use super::MicroKernel;
+
+    /// The fastest kernel this CPU supports.
+    pub(crate) fn f32_kernel() -> MicroKernel<f32> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                return MicroKernel {
+                    mr: 14,
+                    nr: 32,
+                    run: x86::avx512,
+                    name: "avx512 14x32",
+                };
+            }
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                return MicroKernel {
+                    mr: 6,
+                    nr: 16,
+                    run: x86::avx2,
+                    name: "avx2+fma 6x16",
+                };
+            }
+        }
+        super::portable()
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    mod x86 {
+        use std::arch::x86_64::*;
+
+        /// 14 × 32 block of C in 28 zmm registers.
+        pub(super) fn avx512(kc: usize, a: &[f32], b: &[f32], acc: &mut [f32]) {
+            assert!(a.len() >= kc * 14 && b.len() >= kc * 32 && acc.len() >= 14 * 32);
+            // SAFETY: this kernel is only handed out by `f32_kernel` after detecting AVX-512F,
+            // and the assertion above keeps every load and store in bounds.
+            unsafe { avx512_inner(kc, a, b, acc) }
+        }
+
+        #[target_feature(enable = "avx512f")]
+        unsafe fn avx512_inner(kc: usize, a: &[f32], b: &[f32], acc: &mut [f32]) {
+            let mut sums = [[_mm512_setzero_ps(); 2]; 14];
+            let (a, b) = (a.as_ptr(), b.as_ptr());
+            for p in 0..kc {
+                // SAFETY (for the block): p < kc, so p·32 + 31 < kc·32 ≤ b.len() and
+                // p·14 + 13 < kc·14 ≤ a.len(), as asserted by the caller.
+                unsafe {
+                    let b0 = _mm512_loadu_ps(b.add(p * 32));
+                    let b1 = _mm512_loadu_ps(b.add(p * 32 + 16));
+                    let ap = a.add(p * 14);
+                    for (r, sum) in sums.iter_mut().enumerate() {
+                        let x = _mm512_set1_ps(*ap.add(r));
+                        sum[0] = _mm512_fmadd_ps(x, b0, sum[0]);
+                        sum[1] = _mm512_fmadd_ps(x, b1, sum[1]);
+                    }
+                }
+            }
+            for (r, sum) in sums.iter().enumerate() {
+                // SAFETY: r·32 + 31 < 14·32 ≤ acc.len().
+                unsafe {
+                    _mm512_storeu_ps(acc.as_mut_ptr().add(r * 32), sum[0]);
+                    _mm512_storeu_ps(acc.as_mut_ptr().add(r * 32 + 16), sum[1]);
+                }
+            }
+        }
+
+        /// 6 × 16 block of C in 12 ymm registers.
+        pub(super) fn avx2(kc: usize, a: &[f32], b: &[f32], acc: &mut [f32]) {
+            assert!(a.len() >= kc * 6 && b.len() >= kc * 16 && acc.len() >= 6 * 16);
+            // SAFETY: only handed out after detecting AVX2 and FMA; bounds asserted above.
+            unsafe { avx2_inner(kc, a, b, acc) }
+        }
+
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn avx2_inner(kc: usize, a: &[f32], b: &[f32], acc: &mut [f32]) {
+            let mut sums = [[_mm256_setzero_ps(); 2]; 6];
+            let (a, b) = (a.as_ptr(), b.as_ptr());
+            for p in 0..kc {
+                // SAFETY: p < kc keeps both reads within the asserted lengths.
+                unsafe {
+                    let b0 = _mm256_loadu_ps(b.add(p * 16));
+                    let b1 = _mm256_loadu_ps(b.add(p * 16 + 8));
+                    let ap = a.add(p * 6);
+                    for (r, sum) in sums.iter_mut().enumerate() {
+                        let x = _mm256_set1_ps(*ap.add(r));
+                        sum[0] = _mm256_fmadd_ps(x, b0, sum[0]);
+                        sum[1] = _mm256_fmadd_ps(x, b1, sum[1]);
+                    }
+                }
+            }
+            for (r, sum) in sums.iter().enumerate() {
+                // SAFETY: r·16 + 15 < 6·16 ≤ acc.len().
+                unsafe {
+                    _mm256_storeu_ps(acc.as_mut_ptr().add(r * 16), sum[0]);
+                    _mm256_storeu_ps(acc.as_mut_ptr().add(r * 16 + 8), sum[1]);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::{Array2, ShapeBuilder};
+
+    fn filled(rows: usize, cols: usize, fortran: bool, seed: u32) -> Array2<f32> {
+        let shape = (rows, cols).set_f(fortran);
+        Array2::from_shape_fn(shape, |(i, j)| {
+            (((i as u32 * 31 + j as u32 * 17 + seed) % 23) as f32 - 11.0) / 8.0
+        })
+    }
+
+    #[test]
+    fn products_match_ndarray_for_odd_shapes_and_layouts() {
+        let mut packing = Packing::default();
+        for &(m, k, n) in &[
+            (1, 1, 1),
+            (3, 5, 7),
+            (14, 32, 32),
+            (15, 33, 31),
+            (70, 300, 200),
+            (200, 20, 1100),
+        ] {
+            for (fa, fb, fc) in [
+                (false, false, false),
+                (true, false, true),
+                (false, true, false),
+                (true, true, true),
+            ] {
+                let a = filled(m, k, fa, 1);
+                let b = filled(k, n, fb, 2);
+                let mut c = filled(m, n, fc, 3);
+                let want = a.dot(&b) + &c;
+                gemm(&a.view(), &b.view(), 1.0, &mut c.view_mut(), &mut packing);
+                let err = (&c - &want).iter().fold(0f32, |e, d| e.max(d.abs()));
+                assert!(
+                    err < 1e-3,
+                    "{m}x{k}x{n} layouts {fa} {fb} {fc}: error {err}"
+                );
+                gemm(&a.view(), &b.view(), 0.0, &mut c.view_mut(), &mut packing);
+                let err = (&c - &a.dot(&b)).iter().fold(0f32, |e, d| e.max(d.abs()));
+                assert!(err < 1e-3, "β = 0, {m}x{k}x{n}: error {err}");
+            }
+        }
+        // f64 takes the portable kernel.
+        let a = Array2::from_shape_fn((9, 13), |(i, j)| (i * 13 + j) as f64 / 50.0);
+        let b = Array2::from_shape_fn((13, 10), |(i, j)| (i + 2 * j) as f64 / 30.0);
+        let mut c = Array2::zeros((9, 10));
+        gemm(
+            &a.view(),
+            &b.view(),
+            0.0,
+            &mut c.view_mut(),
+            &mut Packing::default(),
+        );
+        assert!((&c - &a.dot(&b)).iter().all(|d| d.abs() < 1e-12));
+    }
+}
