@@ -299,3 +299,17 @@ pub(crate) fn check_finite<'a, F: Float>(
     }
     Ok(())
 }
+
+/// [`check_finite`] for an array: a vectorised pass first, the search for the culprit only
+/// when there is one.
+pub(crate) fn check_finite_array<F: Float>(
+    what: &'static str,
+    values: ArrayView2<'_, F>,
+) -> Result<()> {
+    if let Some(flat) = values.as_slice() {
+        if kernel::finite_under([flat], |[v]| v) {
+            return Ok(());
+        }
+    }
+    check_finite(what, values.iter())
+}

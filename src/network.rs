@@ -4,7 +4,7 @@ use ndarray::{s, Array2, ArrayView2, ArrayViewMut2, Axis};
 use rayon::prelude::*;
 
 use crate::gemm::Packing;
-use crate::layer::{check_finite, LayerGradients};
+use crate::layer::{check_finite_array, LayerGradients};
 use crate::{Activation, Dense, Error, Float, Init, Loss, Result};
 
 /// Rows per parallel chunk in [`Network::predict`] and [`Network::evaluate`]; fixed, so results
@@ -272,6 +272,19 @@ impl<F: Float> Network<F> {
         }
     }
 
+    /// Buffers for the forward pass alone (no room for sensitivities).
+    fn inference_workspace(&self, capacity: usize) -> Workspace<F> {
+        let mut ws = self.workspace(0);
+        let rows = |n: usize| Array2::zeros((capacity, n));
+        ws.capacity = capacity;
+        if self.input_activation.is_some() {
+            ws.inputs = rows(self.n_inputs());
+        }
+        ws.weighted_inputs = self.layers.iter().map(|l| rows(l.n_out())).collect();
+        ws.activations = self.layers.iter().map(|l| rows(l.n_out())).collect();
+        ws
+    }
+
     /// Buffers for batches of up to `capacity` rows.
     pub fn workspace(&self, capacity: usize) -> Workspace<F> {
         let rows = |n: usize| Array2::zeros((capacity, n));
@@ -304,7 +317,7 @@ impl<F: Float> Network<F> {
                 got: inputs.ncols(),
             });
         }
-        check_finite("inputs", inputs.iter())
+        check_finite_array("inputs", inputs)
     }
 
     /// Checks targets against inputs: the same number of rows, the output width, finite.
@@ -328,7 +341,7 @@ impl<F: Float> Network<F> {
                 got: targets.ncols(),
             });
         }
-        check_finite("targets", targets.iter())
+        check_finite_array("targets", targets)
     }
 
     /// (F) for every layer, into `workspace`; returns the number of rows processed.
@@ -450,7 +463,7 @@ impl<F: Float> Network<F> {
             .into_par_iter()
             .zip(outputs.axis_chunks_iter_mut(Axis(0), EVAL_CHUNK))
             .for_each_init(
-                || self.workspace(EVAL_CHUNK),
+                || self.inference_workspace(EVAL_CHUNK.min(inputs.nrows())),
                 |ws, (x, mut out)| {
                     let rows = self.forward_into(x, ws);
                     out.assign(&ws.activations[last].slice(s![..rows, ..]));
@@ -482,7 +495,7 @@ impl<F: Float> Network<F> {
             .into_par_iter()
             .zip(targets.axis_chunks_iter(Axis(0), EVAL_CHUNK))
             .map_init(
-                || self.workspace(EVAL_CHUNK),
+                || self.inference_workspace(EVAL_CHUNK.min(inputs.nrows())),
                 |ws, (x, y)| {
                     let rows = self.forward_into(x, ws);
                     let z = ws.weighted_inputs[last].slice(s![..rows, ..]);

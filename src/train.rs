@@ -454,14 +454,17 @@ impl<F: Float> Trainer<F> {
         if !loss.is_finite() {
             return Err((loss, "the loss is not finite"));
         }
-        if !total.is_finite() {
-            return Err((loss, "a gradient is not finite"));
-        }
+        // The optimiser checks every new weight before writing any; a non-finite gradient
+        // fails that check too, so the gradients are only inspected to name the cause.
         if !self
             .state
             .step(network, total, learning_rate, self.config.weight_decay)
         {
-            return Err((loss, "the update would make a weight infinite"));
+            return Err(if total.is_finite() {
+                (loss, "the update would make a weight infinite")
+            } else {
+                (loss, "a gradient is not finite")
+            });
         }
         Ok(loss)
     }
