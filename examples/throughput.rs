@@ -43,6 +43,10 @@ struct Args {
     /// Seed.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Rows per parallel shard (default: 32 small, 256 wide, 1 lernmi). Results depend on it,
+    /// never on --threads.
+    #[arg(long)]
+    shard: Option<usize>,
     /// Inference repeats (median reported).
     #[arg(long, default_value_t = 5)]
     infer_repeats: usize,
@@ -61,7 +65,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let name = format!("{:?}", args.config).to_lowercase();
     let (sizes, builder_lr_batch_shard): (&[usize], (f64, usize, usize)) = match args.config {
         Config::Small => (&[784, 128, 10], (0.1, 64, 32)),
-        Config::Wide => (&[784, 1024, 1024, 10], (0.05, 256, 64)),
+        Config::Wide => (&[784, 1024, 1024, 10], (0.05, 256, 256)),
         Config::Lernmi => (&[784, 15, 10], (0.1, 1, 1)),
     };
     let (lr, batch, shard) = builder_lr_batch_shard;
@@ -92,7 +96,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let config = TrainConfig {
         epochs: args.epochs,
         batch_size: batch,
-        shard_size: shard,
+        shard_size: args.shard.unwrap_or(shard),
         optimizer: Optimizer::sgd(lr),
         shuffle: args.config != Config::Lernmi,
         threads: Some(args.threads),

@@ -67,6 +67,46 @@ pub struct Packing<F> {
     a: Vec<F>,
     b: Vec<F>,
     acc: Vec<F>,
+    /// Split products over column blocks of C in parallel (see [`product`]).
+    pub(crate) parallel: bool,
+    /// Buffers for each column block of a parallel product.
+    columns: Vec<Packing<F>>,
+}
+
+/// Columns of C per task of a parallel product (a multiple of every kernel's `nr`).
+const PARALLEL_COLUMNS: usize = 128;
+
+/// `c ← a·b + β·c`, split over blocks of 128 columns of C run in parallel by rayon when
+/// `packing.parallel` is set. Every element of C is computed by the same operations in the
+/// same order either way (one task owns each column block, and the depth blocking does not
+/// depend on the split), so the result is bit-identical to the sequential product for any
+/// number of threads.
+pub(crate) fn product<F: Float>(
+    a: &ArrayView2<'_, F>,
+    b: &ArrayView2<'_, F>,
+    beta: F,
+    c: &mut ArrayViewMut2<'_, F>,
+    packing: &mut Packing<F>,
+) {
+    use rayon::prelude::*;
+    let blocks = b.ncols().div_ceil(PARALLEL_COLUMNS);
+    if !packing.parallel || blocks < 2 {
+        return gemm(a, b, beta, c, packing);
+    }
+    if packing.columns.len() < blocks {
+        packing.columns.resize_with(blocks, Packing::default);
+    }
+    packing.columns[..blocks]
+        .par_iter_mut()
+        .zip(
+            b.axis_chunks_iter(ndarray::Axis(1), PARALLEL_COLUMNS)
+                .into_par_iter(),
+        )
+        .zip(
+            c.axis_chunks_iter_mut(ndarray::Axis(1), PARALLEL_COLUMNS)
+                .into_par_iter(),
+        )
+        .for_each(|((packing, b), mut c)| gemm(a, &b, beta, &mut c, packing));
 }
 
 /// `c ← a·b + β·c` (β is 0 or 1 in practice), shapes (m × k)·(k × n) → (m × n), any strides.
@@ -141,19 +181,19 @@ fn write_block<F: Float>(
             keep * *dst + s
         }
     };
-    let n = c.ncols();
-    if let Some(flat) = c.as_slice_mut() {
-        // Standard layout: rows of length n, one after another.
-        for r in 0..h {
-            let row = &mut flat[(i0 + r) * n + j0..(i0 + r) * n + j0 + w];
-            row.iter_mut()
-                .zip(&acc[r * nr..r * nr + w])
-                .for_each(|(d, &s)| update(d, s));
-        }
-    } else {
-        for r in 0..h {
-            for q in 0..w {
-                update(&mut c[[i0 + r, j0 + q]], acc[r * nr + q]);
+    let (rs, cs) = (c.strides()[0], c.strides()[1]);
+    let base = c.as_mut_ptr();
+    assert!(
+        i0 + h <= c.nrows() && j0 + w <= c.ncols(),
+        "block outside C"
+    );
+    for r in 0..h {
+        for (q, &s) in acc[r * nr..r * nr + w].iter().enumerate() {
+            // SAFETY: (i0 + r, j0 + q) lies inside the view (i0 + h ≤ rows, j0 + w ≤ cols, as
+            // the caller's loops guarantee), so the offset addresses one of its elements.
+            unsafe {
+                let dst = base.offset((i0 + r) as isize * rs + (j0 + q) as isize * cs);
+                update(&mut *dst, s);
             }
         }
     }
@@ -165,7 +205,6 @@ fn grow<F: Float>(buffer: &mut Vec<F>, len: usize) {
     }
 }
 
-/// Packs `b[pc..pc+kc, jc..jc+nc]` as strips of `nr` columns, each `kc × nr`, zero-padded.
 #[inline(always)]
 fn pack_b<F: Float>(
     b: &ArrayView2<'_, F>,

@@ -4,7 +4,7 @@
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, ShapeBuilder};
 
 use crate::activation::column_sums_into;
-use crate::gemm::{gemm, Packing};
+use crate::gemm::{product, Packing};
 use crate::kernel;
 use crate::{Activation, Error, Float, Result};
 
@@ -126,7 +126,7 @@ impl<F: Float> Dense<F> {
         ) {
             (Some((w, b)), Some(x), Some(z)) => kernel::weighted_inputs(w, b, x, z),
             _ => {
-                gemm(
+                product(
                     &inputs,
                     &self.weights.t(),
                     F::zero(),
@@ -167,7 +167,7 @@ impl<F: Float> Dense<F> {
         }
         let beta = if accumulate { F::one() } else { F::zero() };
         // Gᵀ = Aᵀ·Δ: the weights are stored input by input, so Gᵀ is row-major in memory.
-        gemm(
+        product(
             &inputs.t(),
             &output_sensitivities,
             beta,
@@ -200,7 +200,7 @@ impl<F: Float> Dense<F> {
             kernel::input_sensitivities(w, d, s);
             return;
         }
-        gemm(
+        product(
             &output_sensitivities,
             &self.weights.view(),
             F::zero(),

@@ -535,6 +535,13 @@ impl<F: Float> Network<F> {
     }
 }
 
+impl<F: Float> Workspace<F> {
+    /// Split the matrix products over column blocks in parallel (deterministically).
+    pub(crate) fn set_parallel_products(&mut self, parallel: bool) {
+        self.packing.parallel = parallel;
+    }
+}
+
 impl<F: Float> Gradients<F> {
     /// Adds another set of gradients, layer by layer.
     pub fn add_assign(&mut self, other: &Gradients<F>) {

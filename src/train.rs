@@ -407,32 +407,50 @@ impl<F: Float> Trainer<F> {
             shard.loss = net.summed_gradients(x, y, &mut shard.workspace, &mut shard.gradients);
         };
         let shards = &mut self.shards[..n_shards];
-        match &self.pool {
-            Some(pool) if n_shards > 1 => pool.install(|| {
-                shards
+        let threads = match (&self.pool, self.config.threads) {
+            (Some(pool), _) => pool.current_num_threads(),
+            (None, None) => rayon::current_num_threads(),
+            (None, Some(n)) => n,
+        };
+        if n_shards == 1 && rows > 1 {
+            // One shard: parallelise inside its matrix products instead (same bits either way).
+            let shard = &mut shards[0];
+            shard.workspace.set_parallel_products(threads > 1);
+            let mut one = || {
+                shard.loss = net.summed_gradients(x, y, &mut shard.workspace, &mut shard.gradients)
+            };
+            match &self.pool {
+                Some(pool) => pool.install(one),
+                None => one(),
+            }
+        } else {
+            match &self.pool {
+                Some(pool) if n_shards > 1 => pool.install(|| {
+                    shards
+                        .par_iter_mut()
+                        .zip(
+                            x.axis_chunks_iter(Axis(0), shard_rows)
+                                .into_par_iter()
+                                .zip(y.axis_chunks_iter(Axis(0), shard_rows)),
+                        )
+                        .for_each(work)
+                }),
+                None if n_shards > 1 && self.config.threads.is_none() => shards
                     .par_iter_mut()
                     .zip(
                         x.axis_chunks_iter(Axis(0), shard_rows)
                             .into_par_iter()
                             .zip(y.axis_chunks_iter(Axis(0), shard_rows)),
                     )
-                    .for_each(work)
-            }),
-            None if n_shards > 1 && self.config.threads.is_none() => shards
-                .par_iter_mut()
-                .zip(
-                    x.axis_chunks_iter(Axis(0), shard_rows)
-                        .into_par_iter()
-                        .zip(y.axis_chunks_iter(Axis(0), shard_rows)),
-                )
-                .for_each(work),
-            _ => shards
-                .iter_mut()
-                .zip(
-                    x.axis_chunks_iter(Axis(0), shard_rows)
-                        .zip(y.axis_chunks_iter(Axis(0), shard_rows)),
-                )
-                .for_each(work),
+                    .for_each(work),
+                _ => shards
+                    .iter_mut()
+                    .zip(
+                        x.axis_chunks_iter(Axis(0), shard_rows)
+                            .zip(y.axis_chunks_iter(Axis(0), shard_rows)),
+                    )
+                    .for_each(work),
+            }
         }
         // Add the shards in order, then average: the same operations for any thread count.
         let (first, rest) = shards.split_at(1);

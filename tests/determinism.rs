@@ -19,8 +19,13 @@ fn data(rows: usize) -> (Array2<f32>, Array2<f32>) {
 }
 
 fn train(threads: usize, optimizer: Optimizer) -> Network<f32> {
+    train_sharded(threads, optimizer, 16)
+}
+
+/// Trains with minibatches of 100 rows cut into shards of `shard` rows.
+fn train_sharded(threads: usize, optimizer: Optimizer, shard: usize) -> Network<f32> {
     let (x, y) = data(1000);
-    let mut net = Network::<f32>::builder(&[20, 32, 16, 4])
+    let mut net = Network::<f32>::builder(&[20, 300, 160, 4])
         .hidden(Activation::Tanh)
         .seed(3)
         .build::<f32>()
@@ -28,7 +33,7 @@ fn train(threads: usize, optimizer: Optimizer) -> Network<f32> {
     let config = TrainConfig {
         epochs: 3,
         batch_size: 100,
-        shard_size: 16,
+        shard_size: shard,
         threads: Some(threads),
         optimizer,
         schedule: Schedule::Cosine {
@@ -54,7 +59,7 @@ fn weights_are_bit_identical_for_1_2_and_7_threads() {
         Optimizer::adam(1e-3),
     ] {
         let one = train(1, optimizer);
-        let initial = Network::<f32>::builder(&[20, 32, 16, 4])
+        let initial = Network::<f32>::builder(&[20, 300, 160, 4])
             .hidden(Activation::Tanh)
             .seed(3)
             .build::<f32>()
@@ -108,4 +113,27 @@ fn a_different_seed_gives_different_weights() {
         .unwrap();
     assert_ne!(a, b);
     assert_eq!(a, c);
+}
+
+/// With one shard per minibatch the parallelism moves inside the matrix products (column
+/// blocks of C); the weights must still be the same bits for any thread count.
+#[test]
+fn parallel_products_are_bit_identical_for_1_2_and_7_threads() {
+    let one = train_sharded(1, Optimizer::sgd(0.1), 100);
+    for threads in [2, 7] {
+        let many = train_sharded(threads, Optimizer::sgd(0.1), 100);
+        let bits = |n: &Network<f32>| -> Vec<u32> {
+            n.layers()
+                .iter()
+                .flat_map(|l| {
+                    l.weights()
+                        .iter()
+                        .chain(l.biases().iter())
+                        .map(|w| w.to_bits())
+                        .collect::<Vec<_>>()
+                })
+                .collect()
+        };
+        assert_eq!(bits(&one), bits(&many), "{threads} threads differ from 1");
+    }
 }
