@@ -47,6 +47,9 @@ struct Args {
     /// never on --threads.
     #[arg(long)]
     shard: Option<usize>,
+    /// Always use every thread (no adaptive fallback to one thread).
+    #[arg(long)]
+    no_adapt: bool,
     /// Inference repeats (median reported).
     #[arg(long, default_value_t = 5)]
     infer_repeats: usize,
@@ -97,6 +100,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         epochs: args.epochs,
         batch_size: batch,
         shard_size: args.shard.unwrap_or(shard),
+        adaptive_threads: !args.no_adapt,
         optimizer: Optimizer::sgd(lr),
         shuffle: args.config != Config::Lernmi,
         threads: Some(args.threads),

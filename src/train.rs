@@ -41,6 +41,10 @@ pub struct TrainConfig {
     pub threads: Option<usize>,
     /// Rows per shard. Results depend on this (summation order), never on `threads`.
     pub shard_size: usize,
+    /// Let the trainer run a step on one thread when that has lately been faster than the pool
+    /// (as when other programs keep the other cores busy). Results are the same bits either
+    /// way; only the speed changes. Default true.
+    pub adaptive_threads: bool,
 }
 
 impl Default for TrainConfig {
@@ -55,6 +59,7 @@ impl Default for TrainConfig {
             shuffle: true,
             threads: None,
             shard_size: 32,
+            adaptive_threads: true,
         }
     }
 }
@@ -182,6 +187,46 @@ pub struct Trainer<F: Float = f32> {
     batch_inputs: Array2<F>,
     batch_targets: Array2<F>,
     order: Vec<usize>,
+    pace: Pace,
+}
+
+/// Chooses, step by step, between computing a minibatch on one thread or on the pool.
+///
+/// On a shared machine the other cores may be busy, and then waiting for a descheduled worker
+/// makes a parallel step slower than a sequential one. Since both give the same bits, the
+/// trainer may pick whichever has been faster lately: it keeps a moving average of the time
+/// per sample of each and tries the other one every 16th step. Parallel
+/// wins ties within 15 %.
+#[derive(Clone, Debug, Default)]
+struct Pace {
+    /// Seconds per sample, sequential and parallel (0 until measured).
+    per_sample: [f64; 2],
+    steps: u64,
+}
+
+impl Pace {
+    fn choose(&mut self) -> bool {
+        self.steps += 1;
+        let [sequential, parallel] = self.per_sample;
+        // Parallel unless sequential has been clearly (15 %) faster: single-step timings are
+        // noisy, and a wrong switch to one thread costs more than a wrong stay.
+        let faster = parallel == 0.0 || parallel <= 1.15 * sequential;
+        // Explore the other choice now and then (and measure sequential once early on).
+        if self.steps % 16 == 0 || (self.steps == 2 && sequential == 0.0) {
+            !faster
+        } else {
+            faster
+        }
+    }
+
+    fn record(&mut self, parallel: bool, seconds_per_sample: f64) {
+        let slot = &mut self.per_sample[usize::from(parallel)];
+        *slot = if *slot == 0.0 {
+            seconds_per_sample
+        } else {
+            0.8 * *slot + 0.2 * seconds_per_sample
+        };
+    }
 }
 
 impl<F: Float> Trainer<F> {
@@ -218,6 +263,7 @@ impl<F: Float> Trainer<F> {
             batch_inputs: Array2::zeros((config.batch_size, network.n_inputs())),
             batch_targets: Array2::zeros((config.batch_size, network.n_outputs())),
             order: Vec::new(),
+            pace: Pace::default(),
             config,
         })
     }
@@ -412,45 +458,43 @@ impl<F: Float> Trainer<F> {
             (None, None) => rayon::current_num_threads(),
             (None, Some(n)) => n,
         };
-        if n_shards == 1 && rows > 1 {
-            // One shard: parallelise inside its matrix products instead (same bits either way).
+        let can_split = threads > 1 && (n_shards > 1 || rows > 1);
+        let parallel = can_split && (!self.config.adaptive_threads || self.pace.choose());
+        let started = Instant::now();
+        let chunks = || {
+            x.axis_chunks_iter(Axis(0), shard_rows)
+                .into_par_iter()
+                .zip(y.axis_chunks_iter(Axis(0), shard_rows))
+        };
+        if n_shards == 1 {
+            // One shard: any parallelism is inside its matrix products (same bits either way).
             let shard = &mut shards[0];
-            shard.workspace.set_parallel_products(threads > 1);
+            shard.workspace.set_parallel_products(parallel);
             let mut one = || {
                 shard.loss = net.summed_gradients(x, y, &mut shard.workspace, &mut shard.gradients)
             };
+            match (&self.pool, parallel) {
+                (Some(pool), true) => pool.install(one),
+                _ => one(),
+            }
+        } else if parallel {
+            let mut run = || shards.par_iter_mut().zip(chunks()).for_each(work);
             match &self.pool {
-                Some(pool) => pool.install(one),
-                None => one(),
+                Some(pool) => pool.install(run),
+                None => run(),
             }
         } else {
-            match &self.pool {
-                Some(pool) if n_shards > 1 => pool.install(|| {
-                    shards
-                        .par_iter_mut()
-                        .zip(
-                            x.axis_chunks_iter(Axis(0), shard_rows)
-                                .into_par_iter()
-                                .zip(y.axis_chunks_iter(Axis(0), shard_rows)),
-                        )
-                        .for_each(work)
-                }),
-                None if n_shards > 1 && self.config.threads.is_none() => shards
-                    .par_iter_mut()
-                    .zip(
-                        x.axis_chunks_iter(Axis(0), shard_rows)
-                            .into_par_iter()
-                            .zip(y.axis_chunks_iter(Axis(0), shard_rows)),
-                    )
-                    .for_each(work),
-                _ => shards
-                    .iter_mut()
-                    .zip(
-                        x.axis_chunks_iter(Axis(0), shard_rows)
-                            .zip(y.axis_chunks_iter(Axis(0), shard_rows)),
-                    )
-                    .for_each(work),
-            }
+            shards
+                .iter_mut()
+                .zip(
+                    x.axis_chunks_iter(Axis(0), shard_rows)
+                        .zip(y.axis_chunks_iter(Axis(0), shard_rows)),
+                )
+                .for_each(work);
+        }
+        if can_split {
+            self.pace
+                .record(parallel, started.elapsed().as_secs_f64() / rows as f64);
         }
         // Add the shards in order, then average: the same operations for any thread count.
         let (first, rest) = shards.split_at(1);
