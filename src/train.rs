@@ -212,7 +212,7 @@ impl Pace {
         // noisy, and a wrong switch to one thread costs more than a wrong stay.
         let faster = parallel == 0.0 || parallel <= 1.15 * sequential;
         // Explore the other choice now and then (and measure sequential once early on).
-        if self.steps % 16 == 0 || (self.steps == 2 && sequential == 0.0) {
+        if self.steps.is_multiple_of(16) || (self.steps == 2 && sequential == 0.0) {
             !faster
         } else {
             faster
