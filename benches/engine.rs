@@ -4,15 +4,15 @@
 //!
 //! - `train_step`: one [`Trainer::step`] on one minibatch, for the benchmark configurations of
 //!   `examples/throughput.rs`: `small` (784-128-10 ReLU, softmax cross-entropy, SGD 0.1, batch
-//!   64, shards of 32), `wide` (784-1024-1024-10, SGD 0.05, batch 256, shards of 64) and
+//!   64, shards of 32), `wide` (784-1024-1024-10, SGD 0.05, batch 256, one shard of 256 (parallel products)) and
 //!   `lernmi` (784-15-10 sigmoid, squared error, SGD 0.1, batch 1). `threads=1` runs on the
 //!   calling thread; `threads=all` uses rayon's global pool (every core).
 //! - `graph_vs_engine`: learning one sample on 784-15-10, Lernmi's object graph
 //!   ([`lernmi::graph::Network::learn`]) against the dense engine ([`Trainer::step`], f64,
 //!   [`TrainConfig::lernmi`]), on the same input.
 //! - `inference`: [`Network::predict`] on batches of 1, 32, 128 and 1000 rows, `small` config.
-//! - `matmul`: the raw matrix product `ndarray::linalg::general_mat_mul` (f32) that
-//!   [`lernmi::Dense::forward`] calls, on training shapes. **Throughput here counts
+//! - `matmul`: the raw matrix products on training shapes: `ndarray::linalg::general_mat_mul`
+//!   (the `matrixmultiply` crate) beside the crate's own [`lernmi::gemm::gemm`], f32. **Throughput here counts
 //!   floating-point operations (2·m·n·k per product), so criterion's "elem/s" reads as FLOP/s.**
 //!
 //! Run everything with `cargo bench --bench engine`, one group with
@@ -73,7 +73,7 @@ const WIDE: Config = Config {
     sizes: &[784, 1024, 1024, 10],
     learning_rate: 0.05,
     batch: 256,
-    shard: 64,
+    shard: 256,
 };
 const LERNMI: Config = Config {
     name: "lernmi",
@@ -215,6 +215,19 @@ fn matmul(c: &mut Criterion) {
         let id = BenchmarkId::new("flops_f32", format!("{m}x{k}x{n}"));
         group.bench_function(id, |b| {
             b.iter(|| general_mat_mul(1.0, &x, &w.t(), 0.0, black_box(&mut z)))
+        });
+        let mut packing = lernmi::gemm::Packing::default();
+        let id = BenchmarkId::new("lernmi_gemm_flops_f32", format!("{m}x{k}x{n}"));
+        group.bench_function(id, |b| {
+            b.iter(|| {
+                lernmi::gemm::gemm(
+                    &x.view(),
+                    &w.t(),
+                    0.0,
+                    black_box(&mut z.view_mut()),
+                    &mut packing,
+                )
+            })
         });
     }
     group.finish();

@@ -84,7 +84,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     };
     let mut net: Network = builder.build()?;
 
-    let mut train = mnist.train.clone();
+    let (mut train, test) = (mnist.train, mnist.test);
     if args.config == Config::Lernmi {
         // As the PyTorch harness: one fixed permutation, the first `samples` of it each epoch.
         train = train.shuffled(args.seed);
@@ -94,8 +94,10 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     }
     let x = train.inputs::<f32>(PixelScale::Unit);
     let y = train.targets::<f32>();
-    let test_x = mnist.test.inputs::<f32>(PixelScale::Unit);
-    let test_y = mnist.test.targets::<f32>();
+    let test_x = test.inputs::<f32>(PixelScale::Unit);
+    let test_y = test.targets::<f32>();
+    // Only the float copies are needed from here on.
+    drop((train, test));
     let config = TrainConfig {
         epochs: args.epochs,
         batch_size: batch,

@@ -109,11 +109,16 @@ pub(crate) fn product<F: Float>(
         .for_each(|((packing, b), mut c)| gemm(a, &b, beta, &mut c, packing));
 }
 
-/// `c ← a·b + β·c` (β is 0 or 1 in practice), shapes (m × k)·(k × n) → (m × n), any strides.
+/// `c ← a·b + β·c` (β is 0 or 1 in practice), shapes (m × k)·(k × n) → (m × n), any strides,
+/// on the calling thread. Public for benchmarks; the network calls it through its layers.
+///
+/// # Panics
+/// If the shapes do not agree (the network checks them before calling).
+///
 /// The packing and write-back loops are compiled for AVX-512 and AVX2 too (see
 /// [`crate::kernel`]); the micro-kernel is chosen separately.
 #[multiversion::multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
-pub(crate) fn gemm<F: Float>(
+pub fn gemm<F: Float>(
     a: &ArrayView2<'_, F>,
     b: &ArrayView2<'_, F>,
     beta: F,
