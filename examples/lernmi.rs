@@ -97,27 +97,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let report = trainer.train_epoch(&mut dense, train_x.view(), train_y.view(), &mut ())?;
     let dense_eval = dense.evaluate(test_x.view(), test_y.view())?;
 
-    let max_diff = graph
-        .to_dense()?
-        .layers()
-        .iter()
-        .zip(dense.layers())
-        .flat_map(|(a, b)| {
-            let w = a
-                .weights()
-                .iter()
-                .zip(b.weights())
-                .map(|(x, y)| (x - y).abs())
-                .collect::<Vec<_>>();
-            let c = a
-                .biases()
-                .iter()
-                .zip(b.biases())
-                .map(|(x, y)| (x - y).abs())
-                .collect::<Vec<_>>();
-            w.into_iter().chain(c)
-        })
-        .fold(0.0f64, f64::max);
+    let max_diff = graph.to_dense()?.max_parameter_difference(&dense)?;
 
     let results = [
         ("graph", graph_s, graph_correct),

@@ -111,6 +111,9 @@ impl<F: Float> Dense<F> {
     ///
     /// # Shapes
     /// `inputs`: (batch, n_in); `weighted_inputs`, `activations`: (batch, n_out).
+    ///
+    /// # Panics
+    /// If the shapes disagree ([`crate::Network`] checks them before calling).
     pub fn forward(
         &self,
         inputs: ArrayView2<'_, F>,
@@ -144,6 +147,9 @@ impl<F: Float> Dense<F> {
     ///
     /// # Shapes
     /// `inputs` (A_prev): (batch, n_in); `output_sensitivities` (Δ): (batch, n_out).
+    ///
+    /// # Panics
+    /// If the shapes disagree ([`crate::Network`] checks them before calling).
     pub fn parameter_gradients(
         &self,
         inputs: ArrayView2<'_, F>,
@@ -186,6 +192,9 @@ impl<F: Float> Dense<F> {
     ///
     /// # Shapes
     /// `output_sensitivities`: (batch, n_out); `input_sensitivities`: (batch, n_in).
+    ///
+    /// # Panics
+    /// If the shapes disagree ([`crate::Network`] checks them before calling).
     pub fn input_sensitivities(
         &self,
         output_sensitivities: ArrayView2<'_, F>,

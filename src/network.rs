@@ -257,6 +257,33 @@ impl<F: Float> Network<F> {
         self.layers.last().map_or(0, Dense::n_out)
     }
 
+    /// The largest absolute difference between any weight or bias of `self` and the same one of
+    /// `other` (0 for identical networks).
+    ///
+    /// # Errors
+    /// [`Error::Shape`] if the two networks do not have the same layer sizes.
+    pub fn max_parameter_difference(&self, other: &Network<F>) -> Result<f64> {
+        if self.sizes() != other.sizes() {
+            return Err(Error::Shape {
+                what: "network to compare with".into(),
+                expected: self.sizes(),
+                got: other.sizes(),
+            });
+        }
+        let mut largest = 0.0f64;
+        for (a, b) in self.layers.iter().zip(&other.layers) {
+            let pairs = a
+                .weights()
+                .into_iter()
+                .zip(b.weights())
+                .chain(a.biases().into_iter().zip(b.biases()));
+            for (x, y) in pairs {
+                largest = largest.max((*x - *y).abs().to_f64_lossless());
+            }
+        }
+        Ok(largest)
+    }
+
     /// Number of trainable parameters.
     pub fn parameter_count(&self) -> usize {
         self.layers

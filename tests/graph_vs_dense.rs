@@ -9,27 +9,11 @@ use lernmi::graph::{GraphInit, GraphOptions, Network as Graph};
 use lernmi::{Network, TrainConfig, Trainer};
 
 fn max_weight_difference(graph: &Graph, dense: &Network<f64>) -> f64 {
-    let from_graph = graph.to_dense().unwrap();
-    from_graph
-        .layers()
-        .iter()
-        .zip(dense.layers())
-        .flat_map(|(a, b)| {
-            let w = a
-                .weights()
-                .iter()
-                .zip(b.weights())
-                .map(|(x, y)| (x - y).abs())
-                .collect::<Vec<_>>();
-            let bias = a
-                .biases()
-                .iter()
-                .zip(b.biases())
-                .map(|(x, y)| (x - y).abs())
-                .collect::<Vec<_>>();
-            w.into_iter().chain(bias)
-        })
-        .fold(0.0, f64::max)
+    graph
+        .to_dense()
+        .unwrap()
+        .max_parameter_difference(dense)
+        .unwrap()
 }
 
 /// Per-sample SGD on `samples` real MNIST images; returns the largest weight difference.
