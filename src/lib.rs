@@ -33,7 +33,9 @@
 //!
 //! The module tree is the architecture: [`notation`] holds the maths, once; [`activation`] and
 //! [`loss`] the functions σ and L; [`layer`] a [`Dense`] layer, forward next to backward;
-//! [`network`] the [`Network`], its [`Workspace`] buffers and [`Gradients`]; [`init`] the
+//! [`network`] the [`Network`], its [`Workspace`] buffers and [`Gradients`]; [`gemm`] the
+//! blocked matrix product (AVX-512/AVX2 micro-kernels chosen at run time) and a private
+//! `kernel` module the one-sample kernels that sum in the seed's order; [`init`] the
 //! seeded initialisations; [`optimizer`] SGD, momentum and Adam with schedules; [`train`] the
 //! [`Trainer`] that shards minibatches over rayon; [`data`] IDX files and datasets; [`graph`]
 //! Lernmi's object graph; [`error`] the one [`Error`] type.
