@@ -115,8 +115,8 @@ pub(crate) fn product<F: Float>(
 /// # Panics
 /// If the shapes do not agree (the network checks them before calling).
 ///
-/// The packing and write-back loops are compiled for AVX-512 and AVX2 too (see
-/// [`crate::kernel`]); the micro-kernel is chosen separately.
+/// The packing and write-back loops are compiled for AVX-512 and AVX2 too (as are
+/// the per-sample kernels); the micro-kernel is chosen separately.
 #[multiversion::multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
 pub fn gemm<F: Float>(
     a: &ArrayView2<'_, F>,
