@@ -2,7 +2,6 @@
 //! time in file order at rate 0.1 from the seed's initial weights, by Lernmi's object graph and
 //! by the dense engine. With the defaults it should reproduce the original's 8685/10000 both
 //! ways (8139/10000 with `--inputs unit`), and the two end with the same weights.
-use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::{Parser, ValueEnum};
@@ -24,9 +23,8 @@ enum Inputs {
 #[derive(Parser, Debug)]
 #[command(about = "Lernmi's MNIST experiment, by the object graph and by the dense engine")]
 struct Args {
-    /// Directory holding the four MNIST IDX files.
-    #[arg(long)]
-    data: Option<PathBuf>,
+    #[command(flatten)]
+    input_data: support::DataArgs,
     /// How pixels are fed to the network.
     #[arg(long, value_enum, default_value = "raw")]
     inputs: Inputs,
@@ -39,21 +37,18 @@ struct Args {
     /// Print only JSON: one object per implementation, then one comparing them.
     #[arg(long)]
     json: bool,
-    /// Never download; use generated digits if MNIST is not found.
-    #[arg(long)]
-    offline: bool,
 }
 
 fn main() {
-    let args = Args::parse();
-    if let Err(e) = run(&args) {
-        eprintln!("error: {e}");
-        std::process::exit(1);
-    }
+    support::exit_on_error(run(&Args::parse()));
 }
 
 fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
-    let (mnist, source) = support::load_data(args.data.as_deref(), args.offline, args.json)?;
+    let (mnist, source) = support::load_data(
+        args.input_data.data.as_deref(),
+        args.input_data.offline,
+        args.json,
+    )?;
     let scale = match args.inputs {
         Inputs::Raw => PixelScale::Raw,
         Inputs::Unit => PixelScale::Unit,

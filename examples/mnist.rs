@@ -4,7 +4,6 @@
 //! Data: `--data DIR`, else `$LERNMI_DATA`, else `./data/mnist`, else the user's cache
 //! directory; if none holds MNIST it is downloaded there, and with no network the example falls
 //! back to generated MNIST-style digits (and says so loudly).
-use std::path::PathBuf;
 
 use clap::Parser;
 use indicatif::ProgressBar;
@@ -20,9 +19,8 @@ mod support;
 #[derive(Parser, Debug)]
 #[command(about = "Train a dense network on MNIST")]
 struct Args {
-    /// Directory holding the four MNIST IDX files (gzip or not).
-    #[arg(long)]
-    data: Option<PathBuf>,
+    #[command(flatten)]
+    input_data: support::DataArgs,
     /// Passes over the training set.
     #[arg(long, default_value_t = 12)]
     epochs: usize,
@@ -50,17 +48,10 @@ struct Args {
     /// Print only JSON, one object per epoch.
     #[arg(long)]
     json: bool,
-    /// Never download; use generated digits if MNIST is not found.
-    #[arg(long)]
-    offline: bool,
 }
 
 fn main() {
-    let args = Args::parse();
-    if let Err(e) = run(&args) {
-        eprintln!("error: {e}");
-        std::process::exit(1);
-    }
+    support::exit_on_error(run(&Args::parse()));
 }
 
 /// Draws a progress bar from the trainer's batch reports; hidden in JSON mode or off a terminal.
@@ -108,7 +99,11 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         }
     };
 
-    let (mnist, source) = support::load_data(args.data.as_deref(), args.offline, args.json)?;
+    let (mnist, source) = support::load_data(
+        args.input_data.data.as_deref(),
+        args.input_data.offline,
+        args.json,
+    )?;
     let train_x = mnist.train.inputs::<f32>(PixelScale::Unit);
     let train_y = mnist.train.targets::<f32>();
     let test_x = mnist.test.inputs::<f32>(PixelScale::Unit);

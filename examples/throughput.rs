@@ -5,7 +5,6 @@
 //! Configs: `small` 784-128-10 ReLU, softmax CE, SGD 0.1, batch 64; `wide` 784-1024-1024-10
 //! ReLU, softmax CE, SGD 0.05, batch 256; `lernmi` 784-15-10 sigmoid, squared error, SGD 0.1,
 //! batch 1, inputs in [0, 1]. `train_s` covers shuffling, batching, forward, backward and update.
-use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::{Parser, ValueEnum};
@@ -34,9 +33,8 @@ struct Args {
     /// Epochs to time.
     #[arg(long, default_value_t = 2)]
     epochs: usize,
-    /// Directory holding MNIST.
-    #[arg(long)]
-    data: Option<PathBuf>,
+    #[command(flatten)]
+    input_data: support::DataArgs,
     /// lernmi only: samples trained per epoch (0 = all 60 000).
     #[arg(long, default_value_t = 0)]
     samples: usize,
@@ -56,15 +54,15 @@ struct Args {
 }
 
 fn main() {
-    let args = Args::parse();
-    if let Err(e) = run(&args) {
-        eprintln!("error: {e}");
-        std::process::exit(1);
-    }
+    support::exit_on_error(run(&Args::parse()));
 }
 
 fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
-    let (mnist, source) = support::load_data(args.data.as_deref(), true, true)?;
+    let (mnist, source) = support::load_data(
+        args.input_data.data.as_deref(),
+        args.input_data.offline,
+        true,
+    )?;
     let name = format!("{:?}", args.config).to_lowercase();
     let (sizes, builder_lr_batch_shard): (&[usize], (f64, usize, usize)) = match args.config {
         Config::Small => (&[784, 128, 10], (0.1, 64, 32)),

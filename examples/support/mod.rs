@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use std::io::IsTerminal;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use lernmi::data::download::DownloadEvent;
@@ -60,4 +60,23 @@ pub fn load_data(
         _ => {}
     }
     Ok((mnist, source))
+}
+
+/// The data options every example shares.
+#[derive(clap::Args, Debug)]
+pub struct DataArgs {
+    /// Directory holding the four MNIST IDX files (gzip or not).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Never download; use generated digits if MNIST is not found.
+    #[arg(long)]
+    pub offline: bool,
+}
+
+/// Runs an example's body: an error is printed on one line and the exit status is 1.
+pub fn exit_on_error(result: Result<(), Box<dyn std::error::Error>>) {
+    if let Err(e) = result {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
 }
