@@ -43,6 +43,7 @@
 #![warn(missing_docs)]
 
 pub mod activation;
+pub mod checkpoint;
 pub mod data;
 pub mod error;
 pub mod float;
@@ -52,6 +53,7 @@ pub mod init;
 mod kernel;
 pub mod layer;
 pub mod loss;
+pub mod model;
 pub mod network;
 pub mod notation;
 pub mod optimizer;

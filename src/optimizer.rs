@@ -287,6 +287,32 @@ impl<F: Float> OptimizerState<F> {
         self.optimizer
     }
 
+    /// The per-layer (weights, biases) of the first and second moments (empty where the
+    /// optimiser keeps none), for checkpoints.
+    pub(crate) fn moments(&self) -> [&[(Array2<F>, Array1<F>)]; 2] {
+        [&self.first, &self.second]
+    }
+
+    /// State restored from a checkpoint: moments loaded into a fresh state for `optimizer` on
+    /// `network` (so their shapes and layouts are the ones the optimiser expects).
+    pub(crate) fn restored(
+        optimizer: Optimizer,
+        network: &Network<F>,
+        mut moments: impl FnMut(usize, usize) -> Result<(Array2<F>, Array1<F>)>,
+        steps: u64,
+    ) -> Result<Self> {
+        let mut state = Self::new(optimizer, network)?;
+        for (which, slots) in [&mut state.first, &mut state.second].into_iter().enumerate() {
+            for (l, (w, b)) in slots.iter_mut().enumerate() {
+                let (weights, biases) = moments(which, l)?;
+                w.assign(&weights);
+                b.assign(&biases);
+            }
+        }
+        state.steps = steps;
+        Ok(state)
+    }
+
     /// Steps taken so far.
     pub fn steps(&self) -> u64 {
         self.steps

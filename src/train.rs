@@ -273,6 +273,24 @@ impl<F: Float> Trainer<F> {
         &self.config
     }
 
+    /// The optimiser's state (moments and step count).
+    pub fn optimizer_state(&self) -> &OptimizerState<F> {
+        &self.state
+    }
+
+    /// A trainer that continues from a saved optimiser state after `epoch` completed epochs.
+    pub(crate) fn restored(
+        network: &Network<F>,
+        config: TrainConfig,
+        state: OptimizerState<F>,
+        epoch: usize,
+    ) -> Result<Self> {
+        let mut trainer = Trainer::new(network, config)?;
+        trainer.state = state;
+        trainer.epoch = epoch;
+        Ok(trainer)
+    }
+
     /// Epochs completed.
     pub fn epoch(&self) -> usize {
         self.epoch
@@ -411,7 +429,7 @@ impl<F: Float> Trainer<F> {
             })
     }
 
-    fn check_network(&self, network: &Network<F>) -> Result<()> {
+    pub(crate) fn check_network(&self, network: &Network<F>) -> Result<()> {
         let matches = self.total.layers.len() == network.layers().len()
             && self
                 .total

@@ -1,0 +1,593 @@
+//! Model files: a [`Network`] in the [safetensors] format, and atomic writes.
+//!
+//! # The file layout
+//!
+//! The tensors are named and shaped as in the `state_dict` of a PyTorch `nn.Sequential` whose
+//! modules are, in order: the input activation (only for networks that have one, such as the
+//! seed's), then for every layer an `nn.Linear` followed by its activation module (`nn.ReLU`,
+//! `nn.Sigmoid`, `nn.Identity`, …). A layer's `nn.Linear` is therefore module `2·l` (or `2·l + 1`
+//! after an input activation), and its tensors are
+//!
+//! | tensor | shape | |
+//! |---|---|---|
+//! | `{m}.weight` | (n_out, n_in) | row-major, as `nn.Linear.weight` |
+//! | `{m}.bias` | (n_out) | |
+//!
+//! so a 784-256-10 ReLU network holds `0.weight`, `0.bias`, `2.weight`, `2.bias`. The element
+//! type is `F32` or `F64`, the network's float type. The file's `__metadata__` holds two
+//! strings: `"format": "lernmi"` and `"lernmi.architecture"`, a JSON object such as
+//!
+//! ```json
+//! {"format_version":1,"crate_version":"0.1.0","dtype":"f32","sizes":[784,256,10],
+//!  "activations":[{"name":"relu"},{"name":"softmax"}],"loss":"cross_entropy",
+//!  "input_activation":null,
+//!  "layers":[{"weight":"0.weight","bias":"0.bias"},{"weight":"2.weight","bias":"2.bias"}]}
+//! ```
+//!
+//! (`leaky_relu` carries its `"slope"`). A file written elsewhere loads if it has this metadata
+//! and these tensors; `tests/python/interop.py` writes and reads such files with
+//! `safetensors.numpy`.
+//!
+//! # Hostile files
+//!
+//! Loading trusts nothing: the safetensors header is validated (offsets, sizes, overflow) before
+//! any tensor is touched, every tensor must have exactly the shape the architecture gives, every
+//! value must be finite, and tensors are only ever copied out of the bytes the file holds, so a
+//! header that claims huge layers costs no memory. Every problem is an [`Error::BadFile`] naming
+//! the file.
+//!
+//! # Atomic saves
+//!
+//! [`write_atomically`] writes a file under a temporary name in the same directory, flushes and
+//! syncs it, and renames it over the target: a save that fails or is interrupted at any point
+//! leaves the previous file as it was.
+//!
+//! [safetensors]: https://github.com/huggingface/safetensors
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use ndarray::{Array1, Array2, ArrayView1, ArrayView2, ShapeBuilder};
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use serde::{Deserialize, Serialize};
+
+use crate::{Activation, Dense, Error, Float, Loss, Network, Result};
+
+/// The value of the `"format"` metadata key in files this crate writes.
+pub const FORMAT: &str = "lernmi";
+/// The metadata key holding the architecture as JSON.
+pub const ARCHITECTURE_KEY: &str = "lernmi.architecture";
+/// The version of the file layout this crate writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The name errors use for bytes that did not come from a file.
+const IN_MEMORY: &str = "<in-memory model>";
+
+/// An activation as written in the architecture JSON.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+#[serde(tag = "name", rename_all = "snake_case", deny_unknown_fields)]
+enum ActivationSpec {
+    Sigmoid,
+    Tanh,
+    Relu,
+    LeakyRelu { slope: f64 },
+    Identity,
+    Softmax,
+}
+
+impl ActivationSpec {
+    fn of(activation: Activation) -> Self {
+        match activation {
+            Activation::Sigmoid => ActivationSpec::Sigmoid,
+            Activation::Tanh => ActivationSpec::Tanh,
+            Activation::Relu => ActivationSpec::Relu,
+            Activation::LeakyRelu { slope } => ActivationSpec::LeakyRelu { slope },
+            Activation::Identity => ActivationSpec::Identity,
+            Activation::Softmax => ActivationSpec::Softmax,
+        }
+    }
+
+    fn activation(self) -> Activation {
+        match self {
+            ActivationSpec::Sigmoid => Activation::Sigmoid,
+            ActivationSpec::Tanh => Activation::Tanh,
+            ActivationSpec::Relu => Activation::Relu,
+            ActivationSpec::LeakyRelu { slope } => Activation::LeakyRelu { slope },
+            ActivationSpec::Identity => Activation::Identity,
+            ActivationSpec::Softmax => Activation::Softmax,
+        }
+    }
+}
+
+/// The names of one layer's tensors.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LayerNames {
+    weight: String,
+    bias: String,
+}
+
+/// The architecture JSON in a model file's metadata.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Architecture {
+    format_version: u32,
+    crate_version: String,
+    dtype: String,
+    sizes: Vec<usize>,
+    activations: Vec<ActivationSpec>,
+    loss: String,
+    input_activation: Option<ActivationSpec>,
+    layers: Vec<LayerNames>,
+}
+
+/// The tensor names of `layers` layers in the `nn.Sequential` layout (see the module docs).
+fn layer_names(layers: usize, input_activation: bool) -> Vec<LayerNames> {
+    let first = usize::from(input_activation);
+    (0..layers)
+        .map(|l| LayerNames {
+            weight: format!("{}.weight", first + 2 * l),
+            bias: format!("{}.bias", first + 2 * l),
+        })
+        .collect()
+}
+
+fn bad(path: &Path, problem: impl Into<String>) -> Error {
+    Error::BadFile {
+        path: path.to_path_buf(),
+        problem: problem.into(),
+    }
+}
+
+/// A tensor to write: its shape and its little-endian bytes.
+pub(crate) struct OwnedTensor {
+    dtype: Dtype,
+    shape: Vec<usize>,
+    bytes: Vec<u8>,
+}
+
+impl safetensors::View for &OwnedTensor {
+    fn dtype(&self) -> Dtype {
+        self.dtype
+    }
+    fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+    fn data(&self) -> std::borrow::Cow<'_, [u8]> {
+        std::borrow::Cow::Borrowed(&self.bytes)
+    }
+    fn data_len(&self) -> usize {
+        self.bytes.len()
+    }
+}
+
+fn dtype_of<F: Float>() -> Dtype {
+    if F::NAME == "f32" {
+        Dtype::F32
+    } else {
+        Dtype::F64
+    }
+}
+
+fn push_le<F: Float>(bytes: &mut Vec<u8>, x: F) {
+    let x = x.to_f64_lossless();
+    if F::NAME == "f32" {
+        bytes.extend_from_slice(&(x as f32).to_le_bytes());
+    } else {
+        bytes.extend_from_slice(&x.to_le_bytes());
+    }
+}
+
+impl OwnedTensor {
+    /// A matrix, written row-major whatever its memory layout.
+    pub(crate) fn matrix<F: Float>(m: ArrayView2<'_, F>) -> Self {
+        let mut bytes = Vec::with_capacity(m.len() * std::mem::size_of::<F>());
+        for &x in m.iter() {
+            push_le(&mut bytes, x);
+        }
+        OwnedTensor {
+            dtype: dtype_of::<F>(),
+            shape: m.shape().to_vec(),
+            bytes,
+        }
+    }
+
+    pub(crate) fn vector<F: Float>(v: ArrayView1<'_, F>) -> Self {
+        let mut bytes = Vec::with_capacity(v.len() * std::mem::size_of::<F>());
+        for &x in v.iter() {
+            push_le(&mut bytes, x);
+        }
+        OwnedTensor {
+            dtype: dtype_of::<F>(),
+            shape: vec![v.len()],
+            bytes,
+        }
+    }
+}
+
+/// Serialises named tensors with metadata into safetensors bytes.
+pub(crate) fn serialize(
+    tensors: &[(String, OwnedTensor)],
+    metadata: HashMap<String, String>,
+    path: &Path,
+) -> Result<Vec<u8>> {
+    safetensors::serialize(tensors.iter().map(|(n, t)| (n.as_str(), t)), Some(metadata))
+        .map_err(|e| bad(path, format!("cannot serialise the model: {e}")))
+}
+
+/// The tensors of a network and its metadata, ready to serialise.
+pub(crate) fn network_tensors<F: Float>(
+    network: &Network<F>,
+) -> (Vec<(String, OwnedTensor)>, HashMap<String, String>) {
+    let names = layer_names(
+        network.layers().len(),
+        network.input_activation().is_some(),
+    );
+    let architecture = Architecture {
+        format_version: FORMAT_VERSION,
+        crate_version: env!("CARGO_PKG_VERSION").to_string(),
+        dtype: F::NAME.to_string(),
+        sizes: network.sizes(),
+        activations: network
+            .layers()
+            .iter()
+            .map(|l| ActivationSpec::of(l.activation()))
+            .collect(),
+        loss: network.loss().name().to_string(),
+        input_activation: network.input_activation().map(ActivationSpec::of),
+        layers: names.clone(),
+    };
+    let mut tensors = Vec::with_capacity(2 * names.len());
+    for (layer, names) in network.layers().iter().zip(names) {
+        tensors.push((names.weight, OwnedTensor::matrix(layer.weights())));
+        tensors.push((names.bias, OwnedTensor::vector(layer.biases())));
+    }
+    let metadata = HashMap::from([
+        ("format".to_string(), FORMAT.to_string()),
+        (
+            ARCHITECTURE_KEY.to_string(),
+            serde_json::to_string(&architecture).expect("the architecture serialises to JSON"),
+        ),
+    ]);
+    (tensors, metadata)
+}
+
+/// Parsed safetensors bytes, with the path used in errors.
+pub(crate) struct TensorFile<'a> {
+    tensors: SafeTensors<'a>,
+    metadata: HashMap<String, String>,
+    pub(crate) path: &'a Path,
+}
+
+impl<'a> TensorFile<'a> {
+    pub(crate) fn parse(bytes: &'a [u8], path: &'a Path) -> Result<Self> {
+        let tensors = SafeTensors::deserialize(bytes)
+            .map_err(|e| bad(path, format!("not a valid safetensors file: {e}")))?;
+        let (_, header) = SafeTensors::read_metadata(bytes)
+            .map_err(|e| bad(path, format!("not a valid safetensors file: {e}")))?;
+        let metadata = header.metadata().clone().unwrap_or_default();
+        Ok(TensorFile {
+            tensors,
+            metadata,
+            path,
+        })
+    }
+
+    /// A metadata entry, parsed as JSON.
+    pub(crate) fn json<T: for<'de> Deserialize<'de>>(&self, key: &str) -> Result<T> {
+        let text = self.metadata.get(key).ok_or_else(|| {
+            bad(
+                self.path,
+                format!(
+                    "no {key:?} in the file's metadata: not a lernmi file (keys: {:?})",
+                    self.metadata.keys().collect::<Vec<_>>()
+                ),
+            )
+        })?;
+        serde_json::from_str(text)
+            .map_err(|e| bad(self.path, format!("metadata {key:?} is malformed: {e}")))
+    }
+
+    fn tensor(&self, name: &str) -> Result<TensorView<'a>> {
+        self.tensors
+            .tensor(name)
+            .map_err(|_| bad(self.path, format!("tensor {name:?} is missing")))
+    }
+
+    /// The names of all tensors in the file.
+    pub(crate) fn names(&self) -> Vec<&str> {
+        self.tensors.names()
+    }
+
+    /// Copies a tensor out as floats after checking its dtype, shape and values.
+    fn values<F: Float>(&self, name: &str, shape: &[usize]) -> Result<Vec<F>> {
+        let view = self.tensor(name)?;
+        if view.dtype() != dtype_of::<F>() {
+            return Err(bad(
+                self.path,
+                format!(
+                    "tensor {name:?} is {:?}, expected {:?} (this network is {})",
+                    view.dtype(),
+                    dtype_of::<F>(),
+                    F::NAME
+                ),
+            ));
+        }
+        if view.shape() != shape {
+            return Err(bad(
+                self.path,
+                format!(
+                    "tensor {name:?} has shape {:?}, expected {shape:?}",
+                    view.shape()
+                ),
+            ));
+        }
+        let width = std::mem::size_of::<F>();
+        let values: Vec<F> = view
+            .data()
+            .chunks_exact(width)
+            .map(|b| {
+                if width == 4 {
+                    F::of(f64::from(f32::from_le_bytes([b[0], b[1], b[2], b[3]])))
+                } else {
+                    F::of(f64::from_le_bytes([
+                        b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
+                    ]))
+                }
+            })
+            .collect();
+        if let Some((index, x)) = values.iter().enumerate().find(|(_, x)| !x.is_finite()) {
+            return Err(bad(
+                self.path,
+                format!("tensor {name:?} holds a non-finite value ({x}) at index {index}"),
+            ));
+        }
+        Ok(values)
+    }
+
+    /// A matrix tensor of exactly `rows × cols`, in the column-major layout the engine uses.
+    pub(crate) fn matrix<F: Float>(&self, name: &str, rows: usize, cols: usize) -> Result<Array2<F>> {
+        let values = self.values::<F>(name, &[rows, cols])?;
+        let row_major = Array2::from_shape_vec((rows, cols), values)
+            .map_err(|e| bad(self.path, format!("tensor {name:?}: {e}")))?;
+        let mut by_input = Array2::zeros((rows, cols).f());
+        by_input.assign(&row_major);
+        Ok(by_input)
+    }
+
+    /// A vector tensor of exactly `len` elements.
+    pub(crate) fn vector<F: Float>(&self, name: &str, len: usize) -> Result<Array1<F>> {
+        Ok(Array1::from(self.values::<F>(name, &[len])?))
+    }
+
+    /// The network the file describes. Tensors other than the network's are an error unless
+    /// their names start with one of `allowed_prefixes`.
+    pub(crate) fn network<F: Float>(&self, allowed_prefixes: &[&str]) -> Result<Network<F>> {
+        let path = self.path;
+        let arch: Architecture = self.json(ARCHITECTURE_KEY)?;
+        if arch.format_version != FORMAT_VERSION {
+            return Err(bad(
+                path,
+                format!(
+                    "file format version {} (written by lernmi {}); this is lernmi {} and reads version {FORMAT_VERSION}",
+                    arch.format_version,
+                    arch.crate_version,
+                    env!("CARGO_PKG_VERSION")
+                ),
+            ));
+        }
+        if arch.dtype != F::NAME {
+            return Err(bad(
+                path,
+                format!(
+                    "the model is {}, but it is being loaded as Network<{}>",
+                    arch.dtype,
+                    F::NAME
+                ),
+            ));
+        }
+        let layers = arch.sizes.len().saturating_sub(1);
+        if arch.sizes.len() < 2 {
+            return Err(bad(
+                path,
+                format!("a network needs at least 2 layer sizes, got {:?}", arch.sizes),
+            ));
+        }
+        if arch.activations.len() != layers || arch.layers.len() != layers {
+            return Err(bad(
+                path,
+                format!(
+                    "{} layer sizes need {layers} activations and {layers} layer entries, got {} and {}",
+                    arch.sizes.len(),
+                    arch.activations.len(),
+                    arch.layers.len()
+                ),
+            ));
+        }
+        let expected_names = layer_names(layers, arch.input_activation.is_some());
+        if arch.layers != expected_names {
+            return Err(bad(
+                path,
+                format!(
+                    "tensor names {:?} do not follow the nn.Sequential layout, which gives {:?}",
+                    arch.layers, expected_names
+                ),
+            ));
+        }
+        let loss = Loss::from_name(&arch.loss)
+            .ok_or_else(|| bad(path, format!("unknown loss {:?}", arch.loss)))?;
+        // Every tensor the file holds must be one we read (or explicitly allowed).
+        for name in self.names() {
+            let ours = expected_names
+                .iter()
+                .any(|n| n.weight == name || n.bias == name);
+            if !ours && !allowed_prefixes.iter().any(|p| name.starts_with(p)) {
+                return Err(bad(
+                    path,
+                    format!("unexpected tensor {name:?} for a network of sizes {:?}", arch.sizes),
+                ));
+            }
+        }
+        let mut dense = Vec::with_capacity(layers);
+        for (l, names) in expected_names.iter().enumerate() {
+            let (n_in, n_out) = (arch.sizes[l], arch.sizes[l + 1]);
+            let weights = self.matrix::<F>(&names.weight, n_out, n_in)?;
+            let biases = self.vector::<F>(&names.bias, n_out)?;
+            let layer = Dense::new(weights, biases, arch.activations[l].activation())
+                .map_err(|e| bad(path, format!("layer {l}: {e}")))?;
+            dense.push(layer);
+        }
+        Network::from_layers(dense, loss, arch.input_activation.map(ActivationSpec::activation))
+            .map_err(|e| bad(path, e.to_string()))
+    }
+}
+
+/// Reads a whole file, naming it in errors.
+pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+impl<F: Float> Network<F> {
+    /// The network as the bytes of a safetensors file (the layout in [`crate::model`]).
+    ///
+    /// # Errors
+    /// [`Error::BadFile`] if serialisation fails (it does not for a valid network).
+    pub fn to_safetensors(&self) -> Result<Vec<u8>> {
+        let (tensors, metadata) = network_tensors(self);
+        serialize(&tensors, metadata, Path::new(IN_MEMORY))
+    }
+
+    /// A network from the bytes of a safetensors file in the layout of [`crate::model`].
+    ///
+    /// # Errors
+    /// [`Error::BadFile`] for anything malformed: see [`Network::load`].
+    pub fn from_safetensors(bytes: &[u8]) -> Result<Self> {
+        TensorFile::parse(bytes, Path::new(IN_MEMORY))?.network(&[])
+    }
+
+    /// Saves the network to `path` in safetensors format, atomically: see [`write_atomically`].
+    ///
+    /// ```
+    /// # use lernmi::Network;
+    /// let net: Network = Network::<f32>::builder(&[4, 8, 3]).seed(7).build()?;
+    /// let path = std::env::temp_dir().join(format!("lernmi-doc-{}.safetensors", std::process::id()));
+    /// net.save(&path)?;
+    /// assert_eq!(Network::<f32>::load(&path)?, net);
+    /// # std::fs::remove_file(&path).ok();
+    /// # Ok::<(), lernmi::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the file if it cannot be written; the previous file is then intact.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        let (tensors, metadata) = network_tensors(self);
+        let bytes = serialize(&tensors, metadata, path)?;
+        write_atomically(path, |w| w.write_all(&bytes))
+    }
+
+    /// Loads a network saved by [`Network::save`] (or written in the same layout elsewhere).
+    /// A checkpoint file ([`crate::checkpoint`]) loads too: its optimiser state is ignored.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the file cannot be read; [`Error::BadFile`] naming the file for a
+    /// malformed safetensors file, missing or malformed metadata, another float type, a missing,
+    /// extra or misshapen tensor, a non-finite value, or an invalid architecture.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let bytes = read_file(path)?;
+        TensorFile::parse(&bytes, path)?.network(&[crate::checkpoint::OPTIMIZER_PREFIX])
+    }
+}
+
+/// Distinguishes the temporary files of concurrent saves within one process.
+static TEMPORARY: AtomicU64 = AtomicU64::new(0);
+
+/// Deletes the temporary file unless the save completed.
+struct Temporary {
+    path: PathBuf,
+    done: bool,
+}
+
+impl Drop for Temporary {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Writes a file atomically: `contents` writes into a temporary file in the same directory,
+/// which is then flushed, synced and renamed over `path`, and the directory synced.
+///
+/// If `contents` or any step fails, the temporary file is removed and whatever was at `path`
+/// before is untouched; a crash part-way leaves at most a stray `.{name}.*.tmp` file beside it.
+///
+/// ```
+/// # use std::io::Write;
+/// let path = std::env::temp_dir().join(format!("lernmi-atomic-{}.txt", std::process::id()));
+/// lernmi::model::write_atomically(&path, |w| w.write_all(b"first"))?;
+/// let failed = lernmi::model::write_atomically(&path, |w| {
+///     w.write_all(b"half of the sec")?;
+///     Err(std::io::Error::other("disk full"))
+/// });
+/// assert!(failed.is_err());
+/// assert_eq!(std::fs::read(&path).unwrap(), b"first");
+/// # std::fs::remove_file(&path).ok();
+/// # Ok::<(), lernmi::Error>(())
+/// ```
+///
+/// # Errors
+/// [`Error::Io`] naming `path` (or the temporary file) if anything fails.
+pub fn write_atomically(
+    path: impl AsRef<Path>,
+    contents: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<()>,
+) -> Result<()> {
+    let path = path.as_ref();
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| Error::Io { path, source }
+    };
+    let name = path.file_name().ok_or_else(|| Error::Io {
+        path: path.to_path_buf(),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file name"),
+    })?;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let mut temporary = Temporary {
+        path: dir.join(format!(
+            ".{}.{}-{}.tmp",
+            name.to_string_lossy(),
+            std::process::id(),
+            TEMPORARY.fetch_add(1, Ordering::Relaxed)
+        )),
+        done: false,
+    };
+    let file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&temporary.path)
+        .map_err(io(&temporary.path))?;
+    let mut writer = BufWriter::new(file);
+    contents(&mut writer).map_err(io(path))?;
+    writer.flush().map_err(io(path))?;
+    let file = writer
+        .into_inner()
+        .map_err(|e| io(path)(e.into_error()))?;
+    file.sync_all().map_err(io(path))?;
+    drop(file);
+    std::fs::rename(&temporary.path, path).map_err(io(path))?;
+    temporary.done = true;
+    // Make the rename itself durable; not every platform can open a directory, so this is best effort.
+    if let Ok(d) = File::open(&dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
