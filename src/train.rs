@@ -190,6 +190,16 @@ pub struct Trainer<F: Float = f32> {
     pace: Pace,
 }
 
+impl<F: Float> std::fmt::Debug for Trainer<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Trainer")
+            .field("config", &self.config)
+            .field("epoch", &self.epoch)
+            .field("optimizer_steps", &self.state.steps())
+            .finish_non_exhaustive()
+    }
+}
+
 /// Chooses, step by step, between computing a minibatch on one thread or on the pool.
 ///
 /// On a shared machine the other cores may be busy, and then waiting for a descheduled worker

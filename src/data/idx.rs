@@ -65,10 +65,11 @@ pub fn read_idx(path: impl AsRef<Path>) -> Result<IdxArray> {
 /// As [`read_idx`].
 pub fn parse_idx(mut reader: impl Read, path: &Path) -> Result<IdxArray> {
     let fail = |e: std::io::Error| {
-        if e.kind() == std::io::ErrorKind::InvalidInput
-            || e.kind() == std::io::ErrorKind::InvalidData
-        {
+        use std::io::ErrorKind::{InvalidData, InvalidInput, UnexpectedEof};
+        if matches!(e.kind(), InvalidInput | InvalidData) {
             bad(path, format!("corrupt gzip stream: {e}"))
+        } else if e.kind() == UnexpectedEof {
+            bad(path, format!("truncated gzip stream: {e}"))
         } else {
             Error::Io {
                 path: path.to_path_buf(),
