@@ -214,7 +214,10 @@ impl<F: Float> Trainer<F> {
         let (mut tensors, mut metadata) = crate::model::network_tensors(network);
         for (which, moments) in self.optimizer_state().moments().into_iter().enumerate() {
             for (l, (w, b)) in moments.iter().enumerate() {
-                tensors.push((moment_name(which, l, "weight"), OwnedTensor::matrix(w.view())));
+                tensors.push((
+                    moment_name(which, l, "weight"),
+                    OwnedTensor::matrix(w.view()),
+                ));
                 tensors.push((moment_name(which, l, "bias"), OwnedTensor::vector(b.view())));
             }
         }
@@ -300,7 +303,11 @@ impl<F: Float> Checkpoint<F> {
             |which, l| {
                 let layer = &network.layers()[l];
                 Ok((
-                    file.matrix::<F>(&moment_name(which, l, "weight"), layer.n_out(), layer.n_in())?,
+                    file.matrix::<F>(
+                        &moment_name(which, l, "weight"),
+                        layer.n_out(),
+                        layer.n_in(),
+                    )?,
                     file.vector::<F>(&moment_name(which, l, "bias"), layer.n_out())?,
                 ))
             },

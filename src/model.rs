@@ -221,10 +221,7 @@ pub(crate) fn serialize(
 pub(crate) fn network_tensors<F: Float>(
     network: &Network<F>,
 ) -> (Vec<(String, OwnedTensor)>, HashMap<String, String>) {
-    let names = layer_names(
-        network.layers().len(),
-        network.input_activation().is_some(),
-    );
+    let names = layer_names(network.layers().len(), network.input_activation().is_some());
     let architecture = Architecture {
         format_version: FORMAT_VERSION,
         crate_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -348,7 +345,12 @@ impl<'a> TensorFile<'a> {
     }
 
     /// A matrix tensor of exactly `rows × cols`, in the column-major layout the engine uses.
-    pub(crate) fn matrix<F: Float>(&self, name: &str, rows: usize, cols: usize) -> Result<Array2<F>> {
+    pub(crate) fn matrix<F: Float>(
+        &self,
+        name: &str,
+        rows: usize,
+        cols: usize,
+    ) -> Result<Array2<F>> {
         let values = self.values::<F>(name, &[rows, cols])?;
         let row_major = Array2::from_shape_vec((rows, cols), values)
             .map_err(|e| bad(self.path, format!("tensor {name:?}: {e}")))?;
@@ -392,7 +394,10 @@ impl<'a> TensorFile<'a> {
         if arch.sizes.len() < 2 {
             return Err(bad(
                 path,
-                format!("a network needs at least 2 layer sizes, got {:?}", arch.sizes),
+                format!(
+                    "a network needs at least 2 layer sizes, got {:?}",
+                    arch.sizes
+                ),
             ));
         }
         if arch.activations.len() != layers || arch.layers.len() != layers {
@@ -426,7 +431,10 @@ impl<'a> TensorFile<'a> {
             if !ours && !allowed_prefixes.iter().any(|p| name.starts_with(p)) {
                 return Err(bad(
                     path,
-                    format!("unexpected tensor {name:?} for a network of sizes {:?}", arch.sizes),
+                    format!(
+                        "unexpected tensor {name:?} for a network of sizes {:?}",
+                        arch.sizes
+                    ),
                 ));
             }
         }
@@ -439,8 +447,12 @@ impl<'a> TensorFile<'a> {
                 .map_err(|e| bad(path, format!("layer {l}: {e}")))?;
             dense.push(layer);
         }
-        Network::from_layers(dense, loss, arch.input_activation.map(ActivationSpec::activation))
-            .map_err(|e| bad(path, e.to_string()))
+        Network::from_layers(
+            dense,
+            loss,
+            arch.input_activation.map(ActivationSpec::activation),
+        )
+        .map_err(|e| bad(path, e.to_string()))
     }
 }
 
@@ -462,12 +474,14 @@ impl<F: Float> Network<F> {
         serialize(&tensors, metadata, Path::new(IN_MEMORY))
     }
 
-    /// A network from the bytes of a safetensors file in the layout of [`crate::model`].
+    /// A network from the bytes of a safetensors file in the layout of [`crate::model`] (or of
+    /// a checkpoint, whose optimiser state is ignored).
     ///
     /// # Errors
     /// [`Error::BadFile`] for anything malformed: see [`Network::load`].
     pub fn from_safetensors(bytes: &[u8]) -> Result<Self> {
-        TensorFile::parse(bytes, Path::new(IN_MEMORY))?.network(&[])
+        TensorFile::parse(bytes, Path::new(IN_MEMORY))?
+            .network(&[crate::checkpoint::OPTIMIZER_PREFIX])
     }
 
     /// Saves the network to `path` in safetensors format, atomically: see [`write_atomically`].
@@ -578,9 +592,7 @@ pub fn write_atomically(
     let mut writer = BufWriter::new(file);
     contents(&mut writer).map_err(io(path))?;
     writer.flush().map_err(io(path))?;
-    let file = writer
-        .into_inner()
-        .map_err(|e| io(path)(e.into_error()))?;
+    let file = writer.into_inner().map_err(|e| io(path)(e.into_error()))?;
     file.sync_all().map_err(io(path))?;
     drop(file);
     std::fs::rename(&temporary.path, path).map_err(io(path))?;

@@ -302,7 +302,10 @@ impl<F: Float> OptimizerState<F> {
         steps: u64,
     ) -> Result<Self> {
         let mut state = Self::new(optimizer, network)?;
-        for (which, slots) in [&mut state.first, &mut state.second].into_iter().enumerate() {
+        for (which, slots) in [&mut state.first, &mut state.second]
+            .into_iter()
+            .enumerate()
+        {
             for (l, (w, b)) in slots.iter_mut().enumerate() {
                 let (weights, biases) = moments(which, l)?;
                 w.assign(&weights);

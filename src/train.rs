@@ -19,6 +19,11 @@ use crate::network::Workspace;
 use crate::optimizer::{OptimizerState, Schedule};
 use crate::{Error, Float, Gradients, Network, Optimizer, Result};
 
+/// The largest batch a [`TrainConfig`] accepts (2^20 samples).
+pub const MAX_BATCH: usize = 1 << 20;
+/// The most threads a [`TrainConfig`] accepts.
+pub const MAX_THREADS: usize = 1024;
+
 /// How to train: epochs, batch size, optimiser, schedule, seed and parallelism.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrainConfig {
@@ -81,7 +86,8 @@ impl TrainConfig {
     /// Checks every hyperparameter.
     ///
     /// # Errors
-    /// [`Error::InvalidHyperparameter`] for a batch or shard size of 0, a thread count of 0,
+    /// [`Error::InvalidHyperparameter`] for a batch or shard size of 0, a batch above
+    /// [`MAX_BATCH`], a thread count of 0 or above [`MAX_THREADS`],
     /// a negative or non-finite weight decay, or an invalid optimiser or schedule.
     pub fn validate(&self) -> Result<()> {
         let positive = |name, value: usize| {
@@ -99,6 +105,29 @@ impl TrainConfig {
         positive("shard_size", self.shard_size)?;
         if let Some(t) = self.threads {
             positive("threads", t)?;
+        }
+        // Buffers are sized for a whole batch up front, and every thread is started: bound
+        // both, so that an absurd value (from a damaged checkpoint, say) is an error, not an
+        // attempt to allocate terabytes or start a billion threads.
+        let at_most = |name, value: usize, limit: usize, reason| {
+            if value > limit {
+                Err(Error::InvalidHyperparameter {
+                    name,
+                    value: value as f64,
+                    reason,
+                })
+            } else {
+                Ok(())
+            }
+        };
+        at_most(
+            "batch_size",
+            self.batch_size,
+            MAX_BATCH,
+            "must be at most 2^20",
+        )?;
+        if let Some(t) = self.threads {
+            at_most("threads", t, MAX_THREADS, "must be at most 1024")?;
         }
         if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
             return Err(Error::InvalidHyperparameter {

@@ -70,9 +70,7 @@ fn bad_learning_rates_and_hyperparameters() {
             optimizer: Optimizer::sgd(lr),
             ..TrainConfig::default()
         };
-        let err = Trainer::new(&n, config)
-            .err()
-            .expect("bad learning rate accepted");
+        let err = Trainer::new(&n, config).expect_err("bad learning rate accepted");
         assert!(
             matches!(
                 err,
@@ -95,6 +93,14 @@ fn bad_learning_rates_and_hyperparameters() {
         },
         TrainConfig {
             threads: Some(0),
+            ..TrainConfig::default()
+        },
+        TrainConfig {
+            threads: Some(1_000_000_000),
+            ..TrainConfig::default()
+        },
+        TrainConfig {
+            batch_size: 1 << 40,
             ..TrainConfig::default()
         },
         TrainConfig {

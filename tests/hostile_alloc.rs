@@ -84,21 +84,31 @@ fn hostile_headers_cost_no_more_memory_than_the_file_holds() {
     let (result, peak) = peak_during(|| parse_idx(&idx[..], Path::new("claims.idx")));
     let err = result.unwrap_err().to_string();
     assert!(err.contains("truncated"), "{err}");
-    assert!(peak <= allowance(idx.len()), "IDX: peak {peak} bytes for a {}-byte file", idx.len());
+    assert!(
+        peak <= allowance(idx.len()),
+        "IDX: peak {peak} bytes for a {}-byte file",
+        idx.len()
+    );
 
     // Safetensors: a tensor claiming 10¹² elements, with 16 bytes of data.
     let header = r#"{"0.weight":{"dtype":"F32","shape":[1000000,1000000],"data_offsets":[0,16]}}"#;
     let bytes = safetensors_with_header(header, &[0; 16]);
     let (result, peak) = peak_during(|| Network::<f32>::from_safetensors(&bytes));
     assert!(result.is_err());
-    assert!(peak <= allowance(bytes.len()), "safetensors: peak {peak} bytes");
+    assert!(
+        peak <= allowance(bytes.len()),
+        "safetensors: peak {peak} bytes"
+    );
 
     // A header length field claiming 100 MB (the format's maximum) on a short file.
     let mut bytes = 100_000_000u64.to_le_bytes().to_vec();
     bytes.extend_from_slice(b"{}");
     let (result, peak) = peak_during(|| Network::<f32>::from_safetensors(&bytes));
     assert!(result.is_err());
-    assert!(peak <= allowance(bytes.len()), "header length: peak {peak} bytes");
+    assert!(
+        peak <= allowance(bytes.len()),
+        "header length: peak {peak} bytes"
+    );
 
     // A valid file whose architecture claims a hidden layer of 10¹² neurons.
     let net: Network = Network::<f32>::builder(&[4, 3, 2]).build().unwrap();
@@ -112,10 +122,16 @@ fn hostile_headers_cost_no_more_memory_than_the_file_holds() {
     let bytes = safetensors::serialize(file.tensors(), Some(metadata)).unwrap();
     let (result, peak) = peak_during(|| Network::<f32>::from_safetensors(&bytes));
     assert!(result.unwrap_err().to_string().contains("shape"));
-    assert!(peak <= allowance(bytes.len()), "architecture: peak {peak} bytes");
+    assert!(
+        peak <= allowance(bytes.len()),
+        "architecture: peak {peak} bytes"
+    );
     let (result, peak) = peak_during(|| Checkpoint::<f32>::from_safetensors(&bytes));
     assert!(result.is_err());
-    assert!(peak <= allowance(bytes.len()), "checkpoint: peak {peak} bytes");
+    assert!(
+        peak <= allowance(bytes.len()),
+        "checkpoint: peak {peak} bytes"
+    );
 
     // The measurement itself works: reading a valid model allocates at least its weights.
     let (result, peak) = peak_during(|| Network::<f32>::from_safetensors(&good));

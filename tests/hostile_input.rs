@@ -65,10 +65,16 @@ fn mutation() -> impl Strategy<Value = Mutation> {
         (any::<usize>(), 1u8..=255).prop_map(|(at, mask)| Mutation::Flip { at, mask }),
         (any::<usize>(), any::<u8>()).prop_map(|(at, value)| Mutation::Set { at, value }),
         any::<usize>().prop_map(|at| Mutation::Truncate { at }),
-        (any::<usize>(), proptest::collection::vec(any::<u8>(), 1..16))
+        (
+            any::<usize>(),
+            proptest::collection::vec(any::<u8>(), 1..16)
+        )
             .prop_map(|(at, bytes)| Mutation::Insert { at, bytes }),
-        (any::<usize>(), any::<usize>(), 1usize..64)
-            .prop_map(|(from, to, len)| Mutation::Splice { from, to, len }),
+        (any::<usize>(), any::<usize>(), 1usize..64).prop_map(|(from, to, len)| Mutation::Splice {
+            from,
+            to,
+            len
+        }),
     ]
 }
 

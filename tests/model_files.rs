@@ -25,7 +25,10 @@ fn inputs<F: Float>(rows: usize, cols: usize, seed: u64) -> Array2<F> {
 
 fn networks<F: Float>() -> Vec<Network<F>> {
     vec![
-        Network::<F>::builder(&[6, 9, 5, 4]).seed(11).build().unwrap(),
+        Network::<F>::builder(&[6, 9, 5, 4])
+            .seed(11)
+            .build()
+            .unwrap(),
         Network::<F>::lernmi_builder(&[6, 3, 2]).build().unwrap(),
         Network::<F>::builder(&[6, 7, 3])
             .hidden(Activation::LeakyRelu { slope: 0.125 })
@@ -51,7 +54,10 @@ fn round_trip<F: Float>() {
         net.save(&path).unwrap();
         let loaded = Network::<F>::load(&path).unwrap();
         assert_eq!(loaded, net, "network {i} differs after a round trip");
-        assert_eq!(loaded.predict(x.view()).unwrap(), net.predict(x.view()).unwrap());
+        assert_eq!(
+            loaded.predict(x.view()).unwrap(),
+            net.predict(x.view()).unwrap()
+        );
         assert_eq!(
             Network::<F>::from_safetensors(&net.to_safetensors().unwrap()).unwrap(),
             net
@@ -322,7 +328,11 @@ fn every_truncation_and_many_byte_flips_fail_cleanly() {
             bytes[i] ^= bit;
             match Network::<f32>::from_safetensors(&bytes) {
                 Ok(n) => {
-                    assert_eq!(n.sizes(), net.sizes(), "flip at {i} (header ends at {header_end})");
+                    assert_eq!(
+                        n.sizes(),
+                        net.sizes(),
+                        "flip at {i} (header ends at {header_end})"
+                    );
                     for l in n.layers() {
                         assert!(l.weights().iter().all(|w| w.is_finite()));
                     }
@@ -340,7 +350,10 @@ fn errors_from_files_name_the_file() {
     let path = dir.join("broken.safetensors");
     std::fs::write(&path, b"\x10\0\0\0\0\0\0\0{\"a\":").unwrap();
     let err = Network::<f32>::load(&path).unwrap_err();
-    assert!(err.to_string().starts_with(&path.display().to_string()), "{err}");
+    assert!(
+        err.to_string().starts_with(&path.display().to_string()),
+        "{err}"
+    );
     assert!(Path::new(&path).exists());
     std::fs::remove_dir_all(&dir).ok();
 }

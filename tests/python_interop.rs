@@ -52,11 +52,21 @@ fn write_rust_model<F: Float>(dir: &Path, name: &str, net: &Network<F>) {
     let mut rng = TestRng(7);
     let inputs = Array2::from_shape_fn((11, net.n_inputs()), |_| F::of(2.0 * rng.next_f64()));
     let predictions = net.predict(inputs.view()).unwrap();
-    let dtype = if F::NAME == "f32" { Dtype::F32 } else { Dtype::F64 };
+    let dtype = if F::NAME == "f32" {
+        Dtype::F32
+    } else {
+        Dtype::F64
+    };
     let (xb, pb) = (bytes_of(&inputs), bytes_of(&predictions));
     let tensors = [
-        ("inputs", TensorView::new(dtype, inputs.shape().to_vec(), &xb).unwrap()),
-        ("predictions", TensorView::new(dtype, predictions.shape().to_vec(), &pb).unwrap()),
+        (
+            "inputs",
+            TensorView::new(dtype, inputs.shape().to_vec(), &xb).unwrap(),
+        ),
+        (
+            "predictions",
+            TensorView::new(dtype, predictions.shape().to_vec(), &pb).unwrap(),
+        ),
     ];
     let bytes = safetensors::serialize(tensors, None).unwrap();
     std::fs::write(dir.join(format!("{name}.io.safetensors")), bytes).unwrap();
@@ -91,7 +101,10 @@ fn models_cross_between_lernmi_and_numpy() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
 
-    let relu: Network = Network::<f32>::builder(&[6, 16, 8, 4]).seed(1).build().unwrap();
+    let relu: Network = Network::<f32>::builder(&[6, 16, 8, 4])
+        .seed(1)
+        .build()
+        .unwrap();
     write_rust_model(&dir, "rust-relu-f32", &relu);
     let leaky: Network<f64> = Network::<f64>::builder(&[6, 5, 3])
         .hidden(Activation::LeakyRelu { slope: 0.2 })
