@@ -4,9 +4,16 @@
 //! Data: `--data DIR`, else `$LERNMI_DATA`, else `./data/mnist`, else the user's cache
 //! directory; if none holds MNIST it is downloaded there, and with no network the example falls
 //! back to generated MNIST-style digits (and says so loudly).
+//!
+//! `--plot DIR` writes the loss and accuracy per epoch and the test confusion matrix as SVG and
+//! the most confidently misclassified test digits as PNG; `--show N` prints N test digits as
+//! ASCII art with the network's guesses.
+
+use std::path::PathBuf;
 
 use clap::Parser;
 use indicatif::ProgressBar;
+use lernmi::checkpoint::Checkpoint;
 use lernmi::data::PixelScale;
 use lernmi::{
     Activation, BatchProgress, EpochReport, Network, Observer, Optimizer, Schedule, TrainConfig,
@@ -48,6 +55,29 @@ struct Args {
     /// Print only JSON, one object per epoch.
     #[arg(long)]
     json: bool,
+    /// Write pictures of the run into DIR (created if missing): learning-curves.svg,
+    /// confusion-matrix.svg, confident-mistakes.png. Evaluates the training set after each epoch.
+    #[arg(long, value_name = "DIR")]
+    plot: Option<PathBuf>,
+    /// After training, print the first N test digits as ASCII art with the network's guesses.
+    #[arg(long, value_name = "N", conflicts_with = "json")]
+    show: Option<usize>,
+    /// Save the network to PATH (safetensors, written atomically) after training.
+    #[arg(long, value_name = "PATH")]
+    save: Option<PathBuf>,
+    /// Start from the network saved in PATH (a model file or a checkpoint) instead of a new
+    /// one; its architecture replaces --hidden and --activation. With --epochs 0 it is only
+    /// evaluated.
+    #[arg(long, value_name = "PATH", conflicts_with = "resume")]
+    load: Option<PathBuf>,
+    /// Save the whole training state to PATH after every epoch (atomically).
+    #[arg(long, value_name = "PATH")]
+    checkpoint: Option<PathBuf>,
+    /// Continue the training saved by --checkpoint in PATH, up to --epochs epochs in all, with
+    /// the checkpoint's network and hyperparameters. The result is bit-identical to a run
+    /// that never stopped.
+    #[arg(long, value_name = "PATH")]
+    resume: Option<PathBuf>,
 }
 
 fn main() {
@@ -59,6 +89,8 @@ struct Progress {
     bar: ProgressBar,
     running_loss: f64,
     batch_size: usize,
+    /// Epochs in the run, for "epoch e/E".
+    epochs: usize,
 }
 
 impl Observer for Progress {
@@ -71,9 +103,16 @@ impl Observer for Progress {
         }
         self.running_loss = 0.98 * self.running_loss + 0.02 * p.loss;
         self.bar.set_position(p.samples as u64);
+        if self.bar.is_hidden() {
+            return;
+        }
+        let samples_per_s = p.samples as f64 / self.bar.elapsed().as_secs_f64().max(1e-9);
         self.bar.set_message(format!(
-            "epoch {} loss {:.4}",
+            "epoch {}/{} batch {}/{} loss {:.4} {samples_per_s:.0} samples/s",
             p.epoch + 1,
+            self.epochs,
+            p.batch + 1,
+            p.batches,
             self.running_loss
         ));
     }
@@ -110,13 +149,6 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let test_y = mnist.test.targets::<f32>();
     drop(mnist);
 
-    let mut sizes = vec![train_x.ncols()];
-    sizes.extend(&args.hidden);
-    sizes.push(train_y.ncols());
-    let mut net: Network = Network::<f32>::builder(&sizes)
-        .hidden(activation)
-        .seed(args.seed)
-        .build()?;
     let config = TrainConfig {
         epochs: args.epochs,
         batch_size: args.batch,
@@ -130,31 +162,85 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         shard_size: args.batch.div_ceil(2).max(1),
         ..TrainConfig::default()
     };
+    let (mut net, mut trainer) = if let Some(path) = &args.resume {
+        // The checkpoint holds the network and every hyperparameter; only the number of
+        // epochs and the threads come from the command line.
+        let mut checkpoint = Checkpoint::<f32>::load(path)?;
+        say(format!(
+            "resuming from {} after epoch {}, up to epoch {}, with the checkpoint's network and \
+             hyperparameters (its run was for {} epochs)",
+            path.display(),
+            checkpoint.epoch,
+            args.epochs,
+            checkpoint.config.epochs
+        ));
+        checkpoint.config.epochs = args.epochs;
+        checkpoint.config.threads = args.threads;
+        check_shape(path, &checkpoint.network, train_x.ncols(), train_y.ncols())?;
+        checkpoint.resume()?
+    } else {
+        let net = if let Some(path) = &args.load {
+            let net = Network::<f32>::load(path)?;
+            check_shape(path, &net, train_x.ncols(), train_y.ncols())?;
+            say(format!("loaded {}", path.display()));
+            net
+        } else {
+            let mut sizes = vec![train_x.ncols()];
+            sizes.extend(&args.hidden);
+            sizes.push(train_y.ncols());
+            Network::<f32>::builder(&sizes)
+                .hidden(activation)
+                .seed(args.seed)
+                .build()?
+        };
+        let trainer = Trainer::new(&net, config)?;
+        (net, trainer)
+    };
+    let sizes = net.sizes();
+    let config = trainer.config().clone();
     say(format!(
-        "network {sizes:?}, {} hidden, softmax + cross-entropy, {} lr {}, batch {}, {} epochs, {} parameters",
-        activation.name(),
-        optimizer.name(),
-        optimizer.learning_rate(),
-        args.batch,
-        args.epochs,
+        "network {sizes:?}, {} hidden, {} output, {}, {} lr {}, batch {}, {} epochs, {} parameters",
+        net.layers()[0].activation().name(),
+        net.layers()[net.layers().len() - 1].activation().name(),
+        net.loss().name(),
+        config.optimizer.name(),
+        config.optimizer.learning_rate(),
+        config.batch_size,
+        config.epochs,
         net.parameter_count()
     ));
-    let mut trainer = Trainer::new(&net, config)?;
     let bar = support::bar(
         args.json || !std::io::IsTerminal::is_terminal(&std::io::stdout()),
-        "{msg} [{bar:30}] {pos}/{len} {per_sec} eta {eta}",
+        "{msg} [{bar:16}] {eta} left",
     );
     let mut progress = Progress {
         bar,
         running_loss: 0.0,
-        batch_size: args.batch,
+        batch_size: config.batch_size,
+        epochs: args.epochs,
     };
+    let mut history = Vec::new();
     let mut total_train_s = 0.0;
-    for _ in 0..args.epochs {
+    let epochs_before = trainer.epoch();
+    for _ in trainer.epoch()..args.epochs {
         let report =
             trainer.train_epoch(&mut net, train_x.view(), train_y.view(), &mut progress)?;
         total_train_s += report.seconds;
+        if let Some(path) = &args.checkpoint {
+            trainer.save_checkpoint(&net, path)?;
+        }
         let test = net.evaluate(test_x.view(), test_y.view())?;
+        if args.plot.is_some() {
+            let train = net.evaluate(train_x.view(), train_y.view())?;
+            history.push(support::plot::EpochPoint {
+                epoch: report.epoch + 1,
+                running_train_loss: report.train_loss,
+                train_loss: train.loss,
+                train_accuracy: train.accuracy(),
+                test_loss: test.loss,
+                test_accuracy: test.accuracy(),
+            });
+        }
         if args.json {
             println!(
                 "{}",
@@ -183,6 +269,78 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
             );
         }
     }
-    say(format!("trained in {total_train_s:.1} s"));
+    if trainer.epoch() > epochs_before {
+        say(format!("trained in {total_train_s:.1} s"));
+    } else {
+        // Nothing to train (--epochs 0, or a checkpoint already at --epochs): evaluate only.
+        let test = net.evaluate(test_x.view(), test_y.view())?;
+        if args.json {
+            println!(
+                "{}",
+                serde_json::json!({
+                    "epoch": trainer.epoch(),
+                    "test_loss": test.loss,
+                    "test_acc": test.accuracy(),
+                    "data": source.name(),
+                })
+            );
+        } else {
+            println!(
+                "no training: test loss {:.4}  test {} / {} = {:.2}%",
+                test.loss,
+                test.correct,
+                test.total,
+                100.0 * test.accuracy()
+            );
+        }
+    }
+    if let Some(path) = &args.save {
+        net.save(path)?;
+        say(format!("saved {}", path.display()));
+    }
+    if args.plot.is_some() || args.show.is_some() {
+        let test_outputs = net.predict(test_x.view())?;
+        if let Some(dir) = &args.plot {
+            let title = format!(
+                "{} {sizes:?}, {} hidden, {}, batch {}, {} epoch{}",
+                if source.name() == "mnist" {
+                    "MNIST"
+                } else {
+                    "generated digits (NOT MNIST)"
+                },
+                net.layers()[0].activation().name(),
+                config.optimizer.name(),
+                config.batch_size,
+                trainer.epoch(),
+                if trainer.epoch() == 1 { "" } else { "s" }
+            );
+            let (x, y, out) = (test_x.view(), test_y.view(), test_outputs.view());
+            for path in support::plot::write_all(dir, &title, &history, x, y, out)? {
+                say(format!("wrote {}", path.display()));
+            }
+        }
+        if let Some(count) = args.show {
+            support::show::print_digits(test_x.view(), test_y.view(), test_outputs.view(), count)?;
+        }
+    }
+    Ok(())
+}
+
+/// Checks that a loaded network fits the data: `n_in` inputs and `n_out` classes.
+fn check_shape(
+    path: &std::path::Path,
+    net: &Network,
+    n_in: usize,
+    n_out: usize,
+) -> Result<(), Box<dyn std::error::Error>> {
+    if net.n_inputs() != n_in || net.n_outputs() != n_out {
+        return Err(format!(
+            "{}: the network has {} inputs and {} outputs, but the data has {n_in} features and {n_out} classes",
+            path.display(),
+            net.n_inputs(),
+            net.n_outputs()
+        )
+        .into());
+    }
     Ok(())
 }

@@ -19,8 +19,8 @@ use crate::network::Workspace;
 use crate::optimizer::{OptimizerState, Schedule};
 use crate::{Error, Float, Gradients, Network, Optimizer, Result};
 
-/// The largest batch a [`TrainConfig`] accepts (2^20 samples).
-pub const MAX_BATCH: usize = 1 << 20;
+/// The largest batch a [`TrainConfig`] accepts (2^16 = 65 536 samples, more than all of MNIST).
+pub const MAX_BATCH: usize = 1 << 16;
 /// The most threads a [`TrainConfig`] accepts.
 pub const MAX_THREADS: usize = 1024;
 
@@ -124,7 +124,7 @@ impl TrainConfig {
             "batch_size",
             self.batch_size,
             MAX_BATCH,
-            "must be at most 2^20",
+            "must be at most 65536",
         )?;
         if let Some(t) = self.threads {
             at_most("threads", t, MAX_THREADS, "must be at most 1024")?;

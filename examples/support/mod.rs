@@ -1,6 +1,10 @@
 //! What the examples share: finding (or downloading, or generating) the data, with a progress
-//! bar for downloads and a loud warning when the data is not MNIST.
+//! bar for downloads and a loud warning when the data is not MNIST; pictures of a run
+//! ([`plot`]) and digits in the terminal ([`show`]).
 #![allow(dead_code)]
+
+pub mod plot;
+pub mod show;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
