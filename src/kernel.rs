@@ -18,8 +18,32 @@ use crate::Float;
 
 /// (F) for one sample: `z_j = b_j + Σ_i x_i·w_ji`, each z_j summed left to right over i.
 /// The loop runs along j, where the weights of one input are contiguous.
-#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
 pub(crate) fn weighted_inputs<F: Float>(weights: &[F], biases: &[F], x: &[F], z: &mut [F]) {
+    debug_assert_eq!(weights.len(), z.len() * x.len());
+    debug_assert_eq!(biases.len(), z.len());
+    #[cfg(target_arch = "x86_64")]
+    if z.len() <= avx512::NARROW && avx512::available() {
+        if let (Some(w), Some(b), Some(x), Some(z)) =
+            (as_f32(weights), as_f32(biases), as_f32(x), as_f32_mut(z))
+        {
+            // SAFETY: AVX-512F is available, and the slices have the lengths asserted above.
+            unsafe { avx512::weighted_inputs_f32(w, b, x, z) };
+            return;
+        }
+        if let (Some(w), Some(b), Some(x), Some(z)) =
+            (as_f64(weights), as_f64(biases), as_f64(x), as_f64_mut(z))
+        {
+            // SAFETY: as above.
+            unsafe { avx512::weighted_inputs_f64(w, b, x, z) };
+            return;
+        }
+    }
+    weighted_inputs_portable(weights, biases, x, z)
+}
+
+/// [`weighted_inputs`] in plain Rust, compiled for each instruction set by `multiversion`.
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
+fn weighted_inputs_portable<F: Float>(weights: &[F], biases: &[F], x: &[F], z: &mut [F]) {
     let n_out = z.len();
     debug_assert_eq!(weights.len(), n_out * x.len());
     if n_out <= NARROW && x.len() > 1 {
@@ -115,6 +139,543 @@ pub(crate) fn outer<F: Float>(delta: &[F], x: &[F], g: &mut [F], accumulate: boo
                 *g = xi * d;
             }
         }
+    }
+}
+
+/// (B3) and (U) fused for one sample under plain SGD: `w_ji ← w_ji − η·(x_i·δ_j)`, or with
+/// weight decay λ `w_ji ← w_ji − η·(x_i·δ_j + λ·w_ji)`: the same operations, in the same order,
+/// as [`outer`] followed by [`sgd`], without writing the gradient anywhere.
+///
+/// With `write` false nothing changes and the result says whether every new weight would be
+/// finite; with `write` true the weights are updated (and the result is true).
+pub(crate) fn sgd_outer<F: Float>(
+    weights: &mut [F],
+    x: &[F],
+    delta: &[F],
+    lr: F,
+    decay: F,
+    write: bool,
+) -> bool {
+    assert_eq!(weights.len(), delta.len() * x.len());
+    #[cfg(target_arch = "x86_64")]
+    if avx512::available() {
+        if let (Some(w), Some(x), Some(d)) = (as_f32_mut(weights), as_f32(x), as_f32(delta)) {
+            let (lr, decay) = (lr.to_f64_lossless() as f32, decay.to_f64_lossless() as f32);
+            // SAFETY: AVX-512F is available, and the lengths are asserted above.
+            return unsafe { avx512::sgd_outer_f32(w, x, d, lr, decay, write) };
+        }
+        if let (Some(w), Some(x), Some(d)) = (as_f64_mut(weights), as_f64(x), as_f64(delta)) {
+            let (lr, decay) = (lr.to_f64_lossless(), decay.to_f64_lossless());
+            // SAFETY: as above.
+            return unsafe { avx512::sgd_outer_f64(w, x, d, lr, decay, write) };
+        }
+    }
+    sgd_outer_portable(weights, x, delta, lr, decay, write)
+}
+
+/// [`sgd_outer`] in plain Rust, compiled for each instruction set by `multiversion`.
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
+fn sgd_outer_portable<F: Float>(
+    weights: &mut [F],
+    x: &[F],
+    delta: &[F],
+    lr: F,
+    decay: F,
+    write: bool,
+) -> bool {
+    let n_out = delta.len();
+    let mut check = F::zero();
+    for (&xi, column) in x.iter().zip(weights.chunks_exact_mut(n_out)) {
+        for (w, &d) in column.iter_mut().zip(delta) {
+            let g = xi * d;
+            let new = if decay == F::zero() {
+                *w - lr * g
+            } else {
+                *w - lr * (g + decay * *w)
+            };
+            if write {
+                *w = new;
+            } else {
+                check += new * F::zero();
+            }
+        }
+    }
+    check == F::zero()
+}
+
+/// `Some` when `F` is `f32`: the same slice, typed as what it is.
+fn as_f32<F: Float>(s: &[F]) -> Option<&[f32]> {
+    // SAFETY: F is f32 itself, so the cast changes nothing but the type's name.
+    (std::any::TypeId::of::<F>() == std::any::TypeId::of::<f32>())
+        .then(|| unsafe { std::slice::from_raw_parts(s.as_ptr().cast(), s.len()) })
+}
+
+fn as_f32_mut<F: Float>(s: &mut [F]) -> Option<&mut [f32]> {
+    // SAFETY: as in `as_f32`.
+    (std::any::TypeId::of::<F>() == std::any::TypeId::of::<f32>())
+        .then(|| unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr().cast(), s.len()) })
+}
+
+fn as_f64<F: Float>(s: &[F]) -> Option<&[f64]> {
+    // SAFETY: F is f64 itself.
+    (std::any::TypeId::of::<F>() == std::any::TypeId::of::<f64>())
+        .then(|| unsafe { std::slice::from_raw_parts(s.as_ptr().cast(), s.len()) })
+}
+
+fn as_f64_mut<F: Float>(s: &mut [F]) -> Option<&mut [f64]> {
+    // SAFETY: F is f64 itself.
+    (std::any::TypeId::of::<F>() == std::any::TypeId::of::<f64>())
+        .then(|| unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr().cast(), s.len()) })
+}
+
+/// AVX-512 versions of the one-sample kernels, written with intrinsics: a layer of up to 16
+/// outputs keeps all of z in one or two registers, and masked loads and stores handle widths
+/// that are not a multiple of the vector. Every lane does the same separate multiply and add
+/// (never fused) as the scalar code, so the results are the same bits.
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use std::arch::x86_64::*;
+
+    /// The widest layer the register-resident forward kernels take.
+    pub(super) const NARROW: usize = 16;
+
+    pub(super) fn available() -> bool {
+        std::is_x86_feature_detected!("avx512f")
+    }
+
+    /// The mask of the first `n` of 16 lanes.
+    fn mask16(n: usize) -> __mmask16 {
+        if n >= 16 {
+            0xFFFF
+        } else {
+            ((1u32 << n) - 1) as __mmask16
+        }
+    }
+
+    /// The mask of the first `n` of 8 lanes.
+    fn mask8(n: usize) -> __mmask8 {
+        if n >= 8 {
+            0xFF
+        } else {
+            ((1u32 << n) - 1) as __mmask8
+        }
+    }
+
+    /// Where the lanes of a chunk of `L` weights fall, for each phase p (the row, k mod n, of
+    /// the chunk's first weight k): lane t holds row `rows[p][t]` of the column `offsets[p][t]`
+    /// after the chunk's first; the next chunk starts `advance[p]` columns on, at phase
+    /// `next[p]`. Built by counting, without divisions.
+    struct Phases<const L: usize> {
+        offsets: [[i32; L]; NARROW],
+        rows: [[u8; L]; NARROW],
+        advance: [u8; NARROW],
+        next: [u8; NARROW],
+    }
+
+    impl<const L: usize> Phases<L> {
+        /// The phases of columns of `n ≤ 16` rows (n = 0 gives an unused table).
+        const fn new(n: usize) -> Self {
+            let mut phases = Phases {
+                offsets: [[0; L]; NARROW],
+                rows: [[0; L]; NARROW],
+                advance: [0; NARROW],
+                next: [0; NARROW],
+            };
+            let mut p = 0;
+            while p < n {
+                let (mut column, mut row, mut t) = (0u8, p, 0);
+                while t < L {
+                    phases.offsets[p][t] = column as i32;
+                    phases.rows[p][t] = row as u8;
+                    row += 1;
+                    if row == n {
+                        row = 0;
+                        column += 1;
+                    }
+                    t += 1;
+                }
+                phases.advance[p] = column;
+                phases.next[p] = row as u8;
+                p += 1;
+            }
+            phases
+        }
+
+        /// The tables for every width 0..=16, built at compile time.
+        const fn all() -> [Self; NARROW + 1] {
+            let mut all = [const { Phases::new(0) }; NARROW + 1];
+            let mut n = 1;
+            while n <= NARROW {
+                all[n] = Phases::new(n);
+                n += 1;
+            }
+            all
+        }
+    }
+
+    static PHASES_16: [Phases<16>; NARROW + 1] = Phases::all();
+    static PHASES_8: [Phases<8>; NARROW + 1] = Phases::all();
+
+    /// `z = b + Σ_i x_i·w_i` with z (n ≤ 16) in one register, i in order.
+    ///
+    /// # Safety
+    /// AVX-512F must be available; `z.len() ≤ 16`, `b.len() == z.len()` and
+    /// `w.len() == z.len() · x.len()`.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn weighted_inputs_f32(w: &[f32], b: &[f32], x: &[f32], z: &mut [f32]) {
+        let n = z.len();
+        let m = mask16(n);
+        // SAFETY: masked loads and stores touch only the first n lanes, which lie inside the
+        // slices by the caller's contract.
+        unsafe {
+            let mut acc = _mm512_maskz_loadu_ps(m, b.as_ptr());
+            let mut p = w.as_ptr();
+            for &xi in x {
+                let product = _mm512_mul_ps(_mm512_set1_ps(xi), _mm512_maskz_loadu_ps(m, p));
+                acc = _mm512_add_ps(acc, product);
+                p = p.add(n);
+            }
+            _mm512_mask_storeu_ps(z.as_mut_ptr(), m, acc);
+        }
+    }
+
+    /// [`weighted_inputs_f32`] for f64: z (n ≤ 16) in two registers.
+    ///
+    /// # Safety
+    /// As [`weighted_inputs_f32`].
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn weighted_inputs_f64(w: &[f64], b: &[f64], x: &[f64], z: &mut [f64]) {
+        let n = z.len();
+        let (lo, hi) = (mask8(n), mask8(n.saturating_sub(8)));
+        // SAFETY: as in `weighted_inputs_f32`; the high half is masked off entirely for n ≤ 8.
+        unsafe {
+            let mut acc_lo = _mm512_maskz_loadu_pd(lo, b.as_ptr());
+            let mut acc_hi = _mm512_maskz_loadu_pd(hi, b.as_ptr().add(n.min(8)));
+            let mut p = w.as_ptr();
+            for &xi in x {
+                let xv = _mm512_set1_pd(xi);
+                let w_lo = _mm512_maskz_loadu_pd(lo, p);
+                let w_hi = _mm512_maskz_loadu_pd(hi, p.add(n.min(8)));
+                acc_lo = _mm512_add_pd(acc_lo, _mm512_mul_pd(xv, w_lo));
+                acc_hi = _mm512_add_pd(acc_hi, _mm512_mul_pd(xv, w_hi));
+                p = p.add(n);
+            }
+            _mm512_mask_storeu_pd(z.as_mut_ptr(), lo, acc_lo);
+            _mm512_mask_storeu_pd(z.as_mut_ptr().add(n.min(8)), hi, acc_hi);
+        }
+    }
+
+    /// See [`super::sgd_outer`].
+    ///
+    /// # Safety
+    /// AVX-512F must be available; `w.len() == d.len() · x.len()`.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn sgd_outer_f32(
+        w: &mut [f32],
+        x: &[f32],
+        d: &[f32],
+        lr: f32,
+        decay: f32,
+        write: bool,
+    ) -> bool {
+        let n = d.len();
+        if n <= NARROW {
+            // SAFETY: the caller's contract is `sgd_outer_flat_f32`'s.
+            return unsafe { sgd_outer_flat_f32(w, x, d, lr, decay, write) };
+        }
+        let (lrv, decayv, zero) = (
+            _mm512_set1_ps(lr),
+            _mm512_set1_ps(decay),
+            _mm512_setzero_ps(),
+        );
+        let mut check = zero;
+        // SAFETY: every access is masked to the lanes inside column i of w (length n) or d.
+        unsafe {
+            for (i, &xi) in x.iter().enumerate() {
+                let xv = _mm512_set1_ps(xi);
+                let column = w.as_mut_ptr().add(i * n);
+                let mut start = 0;
+                while start < n {
+                    let m = mask16(n - start);
+                    let g = _mm512_mul_ps(xv, _mm512_maskz_loadu_ps(m, d.as_ptr().add(start)));
+                    let old = _mm512_maskz_loadu_ps(m, column.add(start));
+                    let step = if decay == 0.0 {
+                        g
+                    } else {
+                        _mm512_add_ps(g, _mm512_mul_ps(decayv, old))
+                    };
+                    let new = _mm512_sub_ps(old, _mm512_mul_ps(lrv, step));
+                    if write {
+                        _mm512_mask_storeu_ps(column.add(start), m, new);
+                    } else {
+                        check = _mm512_add_ps(check, _mm512_mul_ps(new, zero));
+                    }
+                    start += 16;
+                }
+            }
+        }
+        // Masked-off lanes hold 0 − η·0 = 0, so only real weights can make a lane NaN.
+        _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(check, zero) == 0xFFFF
+    }
+
+    /// [`sgd_outer_f32`] for narrow layers (n ≤ 16), walking the weights as one flat array in
+    /// whole vectors. Column by column, a masked store into one column and the masked load of
+    /// the next share a 64-byte block, which the CPU does not forward (measured: most of the
+    /// step's time stalled there). Flat, every vector is loaded and stored once, and each lane
+    /// k = i·n + j takes x_i and δ_j from per-phase patterns: the chunk starting at k₀ begins
+    /// in column ⌊k₀/n⌋ at row k₀ mod n (its phase), and the lane offsets into x and the δ
+    /// values depend on the phase only.
+    ///
+    /// # Safety
+    /// As [`sgd_outer_f32`], and `d.len() ≤ 16`.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn sgd_outer_flat_f32(
+        w: &mut [f32],
+        x: &[f32],
+        d: &[f32],
+        lr: f32,
+        decay: f32,
+        write: bool,
+    ) -> bool {
+        // SAFETY: the contract is passed on unchanged.
+        unsafe {
+            match (write, decay == 0.0) {
+                (true, true) => flat_f32::<true, false>(w, x, d, lr, decay),
+                (true, false) => flat_f32::<true, true>(w, x, d, lr, decay),
+                (false, true) => flat_f32::<false, false>(w, x, d, lr, decay),
+                (false, false) => flat_f32::<false, true>(w, x, d, lr, decay),
+            }
+        }
+    }
+
+    /// The body of [`sgd_outer_flat_f32`], specialised on writing and on weight decay.
+    ///
+    /// # Safety
+    /// As [`sgd_outer_flat_f32`].
+    #[target_feature(enable = "avx512f")]
+    unsafe fn flat_f32<const WRITE: bool, const DECAY: bool>(
+        w: &mut [f32],
+        x: &[f32],
+        d: &[f32],
+        lr: f32,
+        decay: f32,
+    ) -> bool {
+        const L: usize = 16;
+        let n = d.len();
+        if n == 0 || x.is_empty() {
+            return true;
+        }
+        let phases = &PHASES_16[n];
+        let mut deltas = [[0f32; L]; NARROW];
+        for (p, row) in deltas.iter_mut().enumerate().take(n) {
+            for (t, value) in row.iter_mut().enumerate() {
+                *value = d[usize::from(phases.rows[p][t])];
+            }
+        }
+        let (lrv, decayv, zero) = (
+            _mm512_set1_ps(lr),
+            _mm512_set1_ps(decay),
+            _mm512_setzero_ps(),
+        );
+        let mut bad: __mmask16 = 0;
+        let (len, mut column, mut phase, mut k) = (w.len(), 0usize, 0usize, 0usize);
+        // One chunk of 16 weights starting at k; `m` masks it to w's end, `window` is x from
+        // `column` on.
+        let mut chunk = |k: usize, m: __mmask16, window: __m512, phase: usize| {
+            // SAFETY: `m` keeps the access inside w; the tables are local arrays.
+            unsafe {
+                let lane_offsets = _mm512_loadu_si512(phases.offsets[phase].as_ptr().cast());
+                let xv = _mm512_permutexvar_ps(lane_offsets, window);
+                let g = _mm512_mul_ps(xv, _mm512_loadu_ps(deltas[phase].as_ptr()));
+                let old = _mm512_maskz_loadu_ps(m, w.as_ptr().add(k));
+                let step = if DECAY {
+                    _mm512_add_ps(g, _mm512_mul_ps(decayv, old))
+                } else {
+                    g
+                };
+                let new = _mm512_sub_ps(old, _mm512_mul_ps(lrv, step));
+                if WRITE {
+                    _mm512_mask_storeu_ps(w.as_mut_ptr().add(k), m, new);
+                } else {
+                    // new·0 is NaN exactly where new is not finite.
+                    let z = _mm512_mul_ps(new, zero);
+                    bad |= _mm512_mask_cmp_ps_mask::<_CMP_UNORD_Q>(m, z, z);
+                }
+            }
+        };
+        // SAFETY: full chunks and full windows lie inside w and x by the loop conditions;
+        // the rest is masked to their ends.
+        unsafe {
+            while k + L <= len && column + L <= x.len() {
+                chunk(k, 0xFFFF, _mm512_loadu_ps(x.as_ptr().add(column)), phase);
+                k += L;
+                column += usize::from(phases.advance[phase]);
+                phase = usize::from(phases.next[phase]);
+            }
+            while k < len {
+                let window =
+                    _mm512_maskz_loadu_ps(mask16(x.len() - column), x.as_ptr().add(column));
+                chunk(k, mask16(len - k), window, phase);
+                k += L;
+                column += usize::from(phases.advance[phase]);
+                phase = usize::from(phases.next[phase]);
+            }
+        }
+        bad == 0
+    }
+
+    /// [`sgd_outer_flat_f32`] for f64 (8 lanes; a chunk spans at most 2 columns when n > 8).
+    ///
+    /// # Safety
+    /// As [`sgd_outer_f64`], and `d.len() ≤ 16`.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn sgd_outer_flat_f64(
+        w: &mut [f64],
+        x: &[f64],
+        d: &[f64],
+        lr: f64,
+        decay: f64,
+        write: bool,
+    ) -> bool {
+        // SAFETY: the contract is passed on unchanged.
+        unsafe {
+            match (write, decay == 0.0) {
+                (true, true) => flat_f64::<true, false>(w, x, d, lr, decay),
+                (true, false) => flat_f64::<true, true>(w, x, d, lr, decay),
+                (false, true) => flat_f64::<false, false>(w, x, d, lr, decay),
+                (false, false) => flat_f64::<false, true>(w, x, d, lr, decay),
+            }
+        }
+    }
+
+    /// The body of [`sgd_outer_flat_f64`], specialised on writing and on weight decay.
+    ///
+    /// # Safety
+    /// As [`sgd_outer_flat_f64`].
+    #[target_feature(enable = "avx512f")]
+    unsafe fn flat_f64<const WRITE: bool, const DECAY: bool>(
+        w: &mut [f64],
+        x: &[f64],
+        d: &[f64],
+        lr: f64,
+        decay: f64,
+    ) -> bool {
+        const L: usize = 8;
+        let n = d.len();
+        if n == 0 || x.is_empty() {
+            return true;
+        }
+        let phases = &PHASES_8[n];
+        let mut deltas = [[0f64; L]; NARROW];
+        for (p, row) in deltas.iter_mut().enumerate().take(n) {
+            for (t, value) in row.iter_mut().enumerate() {
+                *value = d[usize::from(phases.rows[p][t])];
+            }
+        }
+        let (lrv, decayv, zero) = (
+            _mm512_set1_pd(lr),
+            _mm512_set1_pd(decay),
+            _mm512_setzero_pd(),
+        );
+        let mut bad: __mmask8 = 0;
+        let (len, mut column, mut phase, mut k) = (w.len(), 0usize, 0usize, 0usize);
+        // One chunk of 8 weights starting at k; `m` masks it to w's end, `window` is x from
+        // `column` on.
+        let mut chunk = |k: usize, m: __mmask8, window: __m512d, phase: usize| {
+            // SAFETY: `m` keeps the access inside w; the tables are local arrays.
+            unsafe {
+                // Eight 32-bit offsets, widened to the 64-bit lanes vpermpd takes.
+                let lane_offsets = _mm512_cvtepi32_epi64(_mm256_loadu_si256(
+                    phases.offsets[phase].as_ptr().cast(),
+                ));
+                let xv = _mm512_permutexvar_pd(lane_offsets, window);
+                let g = _mm512_mul_pd(xv, _mm512_loadu_pd(deltas[phase].as_ptr()));
+                let old = _mm512_maskz_loadu_pd(m, w.as_ptr().add(k));
+                let step = if DECAY {
+                    _mm512_add_pd(g, _mm512_mul_pd(decayv, old))
+                } else {
+                    g
+                };
+                let new = _mm512_sub_pd(old, _mm512_mul_pd(lrv, step));
+                if WRITE {
+                    _mm512_mask_storeu_pd(w.as_mut_ptr().add(k), m, new);
+                } else {
+                    // new·0 is NaN exactly where new is not finite.
+                    let z = _mm512_mul_pd(new, zero);
+                    bad |= _mm512_mask_cmp_pd_mask::<_CMP_UNORD_Q>(m, z, z);
+                }
+            }
+        };
+        // SAFETY: full chunks and full windows lie inside w and x by the loop conditions;
+        // the rest is masked to their ends.
+        unsafe {
+            while k + L <= len && column + L <= x.len() {
+                chunk(k, 0xFF, _mm512_loadu_pd(x.as_ptr().add(column)), phase);
+                k += L;
+                column += usize::from(phases.advance[phase]);
+                phase = usize::from(phases.next[phase]);
+            }
+            while k < len {
+                let window = _mm512_maskz_loadu_pd(mask8(x.len() - column), x.as_ptr().add(column));
+                chunk(k, mask8(len - k), window, phase);
+                k += L;
+                column += usize::from(phases.advance[phase]);
+                phase = usize::from(phases.next[phase]);
+            }
+        }
+        bad == 0
+    }
+
+    /// [`sgd_outer_f32`] for f64.
+    ///
+    /// # Safety
+    /// As [`sgd_outer_f32`].
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn sgd_outer_f64(
+        w: &mut [f64],
+        x: &[f64],
+        d: &[f64],
+        lr: f64,
+        decay: f64,
+        write: bool,
+    ) -> bool {
+        let n = d.len();
+        if n <= NARROW {
+            // SAFETY: the caller's contract is `sgd_outer_flat_f64`'s.
+            return unsafe { sgd_outer_flat_f64(w, x, d, lr, decay, write) };
+        }
+        let (lrv, decayv, zero) = (
+            _mm512_set1_pd(lr),
+            _mm512_set1_pd(decay),
+            _mm512_setzero_pd(),
+        );
+        let mut check = zero;
+        // SAFETY: as in `sgd_outer_f32`.
+        unsafe {
+            for (i, &xi) in x.iter().enumerate() {
+                let xv = _mm512_set1_pd(xi);
+                let column = w.as_mut_ptr().add(i * n);
+                let mut start = 0;
+                while start < n {
+                    let m = mask8(n - start);
+                    let g = _mm512_mul_pd(xv, _mm512_maskz_loadu_pd(m, d.as_ptr().add(start)));
+                    let old = _mm512_maskz_loadu_pd(m, column.add(start));
+                    let step = if decay == 0.0 {
+                        g
+                    } else {
+                        _mm512_add_pd(g, _mm512_mul_pd(decayv, old))
+                    };
+                    let new = _mm512_sub_pd(old, _mm512_mul_pd(lrv, step));
+                    if write {
+                        _mm512_mask_storeu_pd(column.add(start), m, new);
+                    } else {
+                        check = _mm512_add_pd(check, _mm512_mul_pd(new, zero));
+                    }
+                    start += 8;
+                }
+            }
+        }
+        _mm512_cmp_pd_mask::<_CMP_EQ_OQ>(check, zero) == 0xFF
     }
 }
 
@@ -215,6 +776,49 @@ mod tests {
                             "acc {n_in}x{n_out}"
                         );
                     }
+                }
+                for decay in [0.0, 0.01] {
+                    let mut separate = w.clone();
+                    sgd(&mut separate, &g, 0.1, decay);
+                    let mut fused = w.clone();
+                    assert!(sgd_outer(&mut fused, &x, &d, 0.1, decay, false));
+                    assert_eq!(fused, w, "a check must not write");
+                    assert!(sgd_outer(&mut fused, &x, &d, 0.1, decay, true));
+                    assert!(fused
+                        .iter()
+                        .zip(&separate)
+                        .all(|(a, b)| a.to_bits() == b.to_bits()));
+                    // The same in f32, through the AVX-512 kernel where there is one.
+                    let w32: Vec<f32> = w.iter().map(|&v| v as f32).collect();
+                    let x32: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+                    let d32: Vec<f32> = d.iter().map(|&v| v as f32).collect();
+                    let mut g32 = vec![0.0f32; w32.len()];
+                    outer(&d32, &x32, &mut g32, false);
+                    let mut separate32 = w32.clone();
+                    sgd(&mut separate32, &g32, 0.1, decay as f32);
+                    let mut fused32 = w32.clone();
+                    assert!(sgd_outer(&mut fused32, &x32, &d32, 0.1, decay as f32, true));
+                    assert!(fused32
+                        .iter()
+                        .zip(&separate32)
+                        .all(|(a, b)| a.to_bits() == b.to_bits()));
+                    let b32: Vec<f32> = b.iter().map(|&v| v as f32).collect();
+                    let mut z32 = vec![0.0f32; n_out];
+                    weighted_inputs(&w32, &b32, &x32, &mut z32);
+                    for j in 0..n_out {
+                        let mut want = b32[j];
+                        for i in 0..n_in {
+                            want += x32[i] * w32[i * n_out + j];
+                        }
+                        assert_eq!(z32[j].to_bits(), want.to_bits(), "z32, {n_in}x{n_out}");
+                    }
+                    let mut huge = w.clone();
+                    huge[0] = f64::MAX;
+                    let before = huge.clone();
+                    // η chosen so that the first weight steps from f64::MAX to +∞.
+                    let lr = -1e300 / (x[0] * d[0]);
+                    assert!(!sgd_outer(&mut huge, &x, &d, lr, 0.0, false));
+                    assert_eq!(huge, before);
                 }
                 let mut f = w.clone();
                 sgd(&mut f, &g, 0.1, 0.0);

@@ -398,6 +398,136 @@ impl<F: Float> Network<F> {
         rows
     }
 
+    /// One step of plain SGD (with optional L2 weight decay) on a single sample, with the
+    /// gradient and the update fused: (F), (B1), (B2) for every layer, then (B3) and (U) in one
+    /// pass per layer that never writes the gradient. The same operations as
+    /// [`Network::summed_gradients`] followed by the optimiser, so the same bits, in fewer
+    /// passes over the weights (see `kernel::sgd_outer`).
+    ///
+    /// Returns the sample's loss. `Err((loss, cause))` leaves the network unchanged: every new
+    /// weight is known finite before any is written. `weight_bounds` holds, per layer, an upper
+    /// bound on max |w| (NaN: unknown, computed here), kept up to date across steps; while the
+    /// bound after the step stays far below the float type's maximum, no weight can overflow
+    /// and the check pass over the weights is skipped. The caller resets the bounds (to empty)
+    /// whenever the weights may have changed behind its back.
+    pub(crate) fn sgd_one_sample(
+        &mut self,
+        inputs: ArrayView2<'_, F>,
+        targets: ArrayView2<'_, F>,
+        ws: &mut Workspace<F>,
+        learning_rate: F,
+        weight_decay: F,
+        weight_bounds: &mut Vec<f64>,
+    ) -> std::result::Result<f64, (f64, &'static str)> {
+        debug_assert_eq!(inputs.nrows(), 1);
+        self.forward_into(inputs, ws);
+        let last = self.layers.len() - 1;
+        let output = self.layers[last].activation();
+        let z = ws.weighted_inputs[last].slice(s![..1, ..]);
+        let a = ws.activations[last].slice(s![..1, ..]);
+        let loss = self.loss.sum(output, z, a, targets);
+        if !loss.is_finite() {
+            return Err((loss, "the loss is not finite"));
+        }
+        // (B1), then (B2) down to the first hidden layer (nobody needs the inputs' sensitivity).
+        self.loss.output_sensitivities(
+            output,
+            z,
+            a,
+            targets,
+            ws.sensitivities[last].slice_mut(s![..1, ..]),
+        );
+        for l in (1..=last).rev() {
+            let (below, here) = ws.sensitivities.split_at_mut(l);
+            let mut pulled = below[l - 1].slice_mut(s![..1, ..]);
+            self.layers[l].input_sensitivities(
+                here[0].slice(s![..1, ..]),
+                pulled.view_mut(),
+                &mut ws.packing,
+            );
+            self.layers[l - 1].activation().backward_in_place(
+                ws.weighted_inputs[l - 1].slice(s![..1, ..]),
+                ws.activations[l - 1].slice(s![..1, ..]),
+                pulled,
+            );
+        }
+        // (B3) and (U): check every layer's new parameters, then write them all. A layer whose
+        // weights are known to stay far from overflow skips the check (see `weight_bounds`).
+        let lr = learning_rate.to_f64_lossless().abs();
+        let decay = weight_decay.to_f64_lossless().abs();
+        let limit = F::max_value().to_f64_lossless() * 1e-6;
+        if weight_bounds.len() != self.layers.len() {
+            weight_bounds.clear();
+            weight_bounds.resize(self.layers.len(), f64::NAN);
+        }
+        for write in [false, true] {
+            for (l, layer) in self.layers.iter_mut().enumerate() {
+                let previous = match (l, self.input_activation) {
+                    (0, None) => inputs,
+                    (0, Some(_)) => ws.inputs.slice(s![..1, ..]),
+                    _ => ws.activations[l - 1].slice(s![..1, ..]),
+                };
+                let delta = ws.sensitivities[l].slice(s![..1, ..]);
+                let (Some(x), Some(d)) = (previous.to_slice(), delta.to_slice()) else {
+                    unreachable!("one-row views of standard-layout buffers are contiguous")
+                };
+                let (mut weights, mut biases) = layer.parameters_mut();
+                let (Some(w), Some(b)) =
+                    (weights.as_slice_memory_order_mut(), biases.as_slice_mut())
+                else {
+                    unreachable!("Dense stores its parameters contiguously")
+                };
+                let mut finite = true;
+                if write {
+                    crate::kernel::sgd_outer(w, x, d, learning_rate, weight_decay, true);
+                } else {
+                    if weight_bounds[l].is_nan() {
+                        weight_bounds[l] = w
+                            .iter()
+                            .map(|v| v.to_f64_lossless().abs())
+                            .fold(0.0, f64::max);
+                    }
+                    // |w − η·(x_i·δ_j + λ·w)| ≤ max|w|·(1 + η·λ) + η·Σ|x|·Σ|δ|, with a margin far
+                    // above rounding. NaN or ∞ in x or δ makes it NaN, which forces the check.
+                    let sum = |v: &[F]| sum_abs(v);
+                    let grown = (weight_bounds[l] * (1.0 + lr * decay) + lr * sum(x) * sum(d))
+                        * (1.0 + 1e-3);
+                    if grown < limit {
+                        weight_bounds[l] = grown;
+                    } else {
+                        finite =
+                            crate::kernel::sgd_outer(w, x, d, learning_rate, weight_decay, false);
+                        weight_bounds[l] = f64::NAN;
+                    }
+                }
+                // The bias gradient is the column sum 0 + δ_j, as in the batched path.
+                let mut bias_check = F::zero();
+                for (b, &d) in b.iter_mut().zip(d) {
+                    let new = *b - learning_rate * (F::zero() + d);
+                    if write {
+                        *b = new;
+                    } else {
+                        bias_check += new * F::zero();
+                    }
+                }
+                let all_finite = finite && bias_check == F::zero();
+                if !write && !all_finite {
+                    weight_bounds.fill(f64::NAN);
+                    let gradient_finite = x.iter().chain(d).all(|v| v.is_finite());
+                    return Err((
+                        loss,
+                        if gradient_finite {
+                            "the update would make a weight infinite"
+                        } else {
+                            "a gradient is not finite"
+                        },
+                    ));
+                }
+            }
+        }
+        Ok(loss)
+    }
+
     /// Forward and backward pass over one batch: **sets** `gradients` to the gradients of the
     /// loss summed over the batch's samples (not averaged) and returns that summed loss.
     /// Inputs and targets must already be checked and fit the workspace.
@@ -627,4 +757,18 @@ pub fn one_hot<F: Float>(labels: &[usize], classes: usize) -> Result<Array2<F>> 
         targets[[index, label]] = F::one();
     }
     Ok(targets)
+}
+
+/// Σ|v| in f64, in eight independent lanes (so that it vectorises instead of waiting on one
+/// chain of additions); NaN or ∞ anywhere makes it NaN or ∞.
+fn sum_abs<F: Float>(v: &[F]) -> f64 {
+    let mut lanes = [0.0f64; 8];
+    let (chunks, tail) = v.as_chunks::<8>();
+    for chunk in chunks {
+        for (lane, &x) in lanes.iter_mut().zip(chunk) {
+            *lane += x.to_f64_lossless().abs();
+        }
+    }
+    let tail: f64 = tail.iter().map(|x| x.to_f64_lossless().abs()).sum();
+    lanes.iter().sum::<f64>() + tail
 }

@@ -321,6 +321,12 @@ impl<F: Float> OptimizerState<F> {
         self.steps
     }
 
+    /// Counts a step taken outside [`OptimizerState::step`] (the fused one-sample SGD path,
+    /// which keeps no state but the count).
+    pub(crate) fn record_step(&mut self) {
+        self.steps += 1;
+    }
+
     /// Applies one update with learning rate `learning_rate` and L2 weight decay `weight_decay`.
     /// `gradients` must be shaped like `network`.
     ///

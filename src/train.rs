@@ -217,6 +217,9 @@ pub struct Trainer<F: Float = f32> {
     batch_targets: Array2<F>,
     order: Vec<usize>,
     pace: Pace,
+    /// Per layer, an upper bound on max |w| for the fused one-sample SGD step (empty: unknown);
+    /// reset whenever the network is handed in anew.
+    weight_bounds: Vec<f64>,
 }
 
 impl<F: Float> std::fmt::Debug for Trainer<F> {
@@ -303,6 +306,7 @@ impl<F: Float> Trainer<F> {
             batch_targets: Array2::zeros((config.batch_size, network.n_outputs())),
             order: Vec::new(),
             pace: Pace::default(),
+            weight_bounds: Vec::new(),
             config,
         })
     }
@@ -379,6 +383,7 @@ impl<F: Float> Trainer<F> {
         network.check_inputs(inputs)?;
         network.check_targets(inputs, targets)?;
         self.check_network(network)?;
+        self.weight_bounds.clear();
         let start = Instant::now();
         let n = inputs.nrows();
         let learning_rate = self.learning_rate();
@@ -446,6 +451,7 @@ impl<F: Float> Trainer<F> {
         network.check_inputs(inputs)?;
         network.check_targets(inputs, targets)?;
         self.check_network(network)?;
+        self.weight_bounds.clear();
         let rows = inputs.nrows();
         if rows > self.config.batch_size {
             return Err(Error::InvalidHyperparameter {
@@ -501,6 +507,19 @@ impl<F: Float> Trainer<F> {
         rows: usize,
         learning_rate: f64,
     ) -> std::result::Result<f64, (f64, &'static str)> {
+        if rows == 1 && matches!(self.config.optimizer, Optimizer::Sgd { .. }) {
+            // The seed's per-sample SGD: gradient and update fused, the same bits.
+            let loss = network.sgd_one_sample(
+                self.batch_inputs.slice(s![..1, ..]),
+                self.batch_targets.slice(s![..1, ..]),
+                &mut self.shards[0].workspace,
+                F::of(learning_rate),
+                F::of(self.config.weight_decay),
+                &mut self.weight_bounds,
+            )?;
+            self.state.record_step();
+            return Ok(loss);
+        }
         let shard_rows = self.config.shard_size.min(self.config.batch_size);
         let n_shards = rows.div_ceil(shard_rows);
         let x = self.batch_inputs.slice(s![..rows, ..]);
