@@ -192,6 +192,27 @@ fn write_block<F: Float>(
         i0 + h <= c.nrows() && j0 + w <= c.ncols(),
         "block outside C"
     );
+    if cs == 1 {
+        // Rows of C contiguous (the usual case): whole-row slices, which vectorise.
+        for r in 0..h {
+            // SAFETY: row i0 + r, columns j0 .. j0 + w lie inside the view (checked above) and
+            // are contiguous since the column stride is 1; nothing else aliases them here.
+            let dst = unsafe {
+                std::slice::from_raw_parts_mut(base.offset((i0 + r) as isize * rs + j0 as isize), w)
+            };
+            let src = &acc[r * nr..r * nr + w];
+            if keep == F::zero() {
+                copy_short(dst, src);
+            } else if keep == F::one() {
+                dst.iter_mut().zip(src).for_each(|(d, &s)| *d += s);
+            } else {
+                dst.iter_mut()
+                    .zip(src)
+                    .for_each(|(d, &s)| *d = keep * *d + s);
+            }
+        }
+        return;
+    }
     for r in 0..h {
         for (q, &s) in acc[r * nr..r * nr + w].iter().enumerate() {
             // SAFETY: (i0 + r, j0 + q) lies inside the view (i0 + h ≤ rows, j0 + w ≤ cols, as
@@ -200,6 +221,36 @@ fn write_block<F: Float>(
                 let dst = base.offset((i0 + r) as isize * rs + (j0 + q) as isize * cs);
                 update(&mut *dst, s);
             }
+        }
+    }
+}
+
+/// Copies a few elements (one packed row or column, at most 32) inline: `copy_from_slice`
+/// would call `memmove` for every 56 or 128 bytes, which cost a tenth of a training step.
+#[inline(always)]
+fn copy_short<F: Float>(dst: &mut [F], src: &[F]) {
+    /// A copy of exactly N elements, which the compiler emits as a few vector moves.
+    #[inline(always)]
+    fn exactly<F: Float, const N: usize>(dst: &mut [F], src: &[F]) -> bool {
+        match (<&mut [F; N]>::try_from(dst), <&[F; N]>::try_from(src)) {
+            (Ok(d), Ok(s)) => {
+                *d = *s;
+                true
+            }
+            _ => false,
+        }
+    }
+    debug_assert_eq!(dst.len(), src.len());
+    let done = match dst.len() {
+        6 => exactly::<F, 6>(dst, src),
+        14 => exactly::<F, 14>(dst, src),
+        16 => exactly::<F, 16>(dst, src),
+        32 => exactly::<F, 32>(dst, src),
+        _ => false,
+    };
+    if !done {
+        for (d, &s) in dst.iter_mut().zip(src) {
+            *d = s;
         }
     }
 }
@@ -228,7 +279,7 @@ fn pack_b<F: Float>(
             // Rows contiguous: one copy per depth step.
             for (dst, row) in strip.chunks_exact_mut(nr).zip(block.rows()) {
                 match row.as_slice() {
-                    Some(src) => dst[..w].copy_from_slice(src),
+                    Some(src) => copy_short(&mut dst[..w], src),
                     None => dst[..w].iter_mut().zip(row).for_each(|(d, &v)| *d = v),
                 }
                 dst[w..].fill(F::zero());
@@ -279,7 +330,7 @@ fn pack_a<F: Float>(
             // Columns contiguous: one copy per depth step.
             for (dst, col) in strip.chunks_exact_mut(mr).zip(block.columns()) {
                 match col.as_slice() {
-                    Some(src) => dst[..h].copy_from_slice(src),
+                    Some(src) => copy_short(&mut dst[..h], src),
                     None => dst[..h].iter_mut().zip(col).for_each(|(d, &v)| *d = v),
                 }
                 dst[h..].fill(F::zero());
@@ -289,12 +340,21 @@ fn pack_a<F: Float>(
             let rows: [Option<&[F]>; MAX_MR] =
                 std::array::from_fn(|r| if r < h { block.row(r).to_slice() } else { None });
             if rows[..h].iter().all(Option::is_some) {
-                let rows: [&[F]; MAX_MR] = std::array::from_fn(|r| rows[r].unwrap_or(&[]));
-                for (p, dst) in strip.chunks_exact_mut(mr).enumerate() {
-                    for (d, row) in dst[..h].iter_mut().zip(&rows) {
-                        *d = row[p];
+                // Row by row: contiguous reads, and writes `mr` apart, without bounds checks
+                // (reading the h rows side by side cost a tenth of a small training step).
+                assert!(strip.len() >= kc * mr && h <= mr);
+                let out = strip.as_mut_ptr();
+                for (r, row) in rows[..h].iter().flatten().enumerate() {
+                    let row = &row[..kc];
+                    for (p, &v) in row.iter().enumerate() {
+                        // SAFETY: p < kc and r < h ≤ mr, so p·mr + r < kc·mr ≤ strip.len().
+                        unsafe { *out.add(p * mr + r) = v };
                     }
-                    dst[h..].fill(F::zero());
+                }
+                if h < mr {
+                    for dst in strip.chunks_exact_mut(mr) {
+                        dst[h..].fill(F::zero());
+                    }
                 }
             } else {
                 for (p, dst) in strip.chunks_exact_mut(mr).enumerate() {
