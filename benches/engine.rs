@@ -176,6 +176,24 @@ fn graph_vs_engine(c: &mut Criterion) {
     group.bench_function("engine_step", |b| {
         b.iter(|| black_box(trainer.step(&mut net, x.view(), y.view()).unwrap()))
     });
+
+    // Without the seed's input sigmoid: its 784 calls of libm's exp per sample, which both
+    // sides must make to stay bit-identical, no longer dominate the engine's step.
+    let options = lernmi::graph::GraphOptions {
+        input_sigmoid: false,
+        ..Default::default()
+    };
+    let mut graph = lernmi::graph::Network::with_options(&sizes, options).expect("valid graph");
+    group.bench_function("graph_learn_no_input_sigmoid", |b| {
+        b.iter(|| black_box(graph.learn(black_box(&x_row), black_box(&y_row)).unwrap()))
+    });
+    let mut net = lernmi::graph::Network::with_options(&sizes, options)
+        .and_then(|g| g.to_dense())
+        .expect("valid network");
+    let mut trainer = Trainer::new(&net, TrainConfig::lernmi()).expect("valid config");
+    group.bench_function("engine_step_no_input_sigmoid", |b| {
+        b.iter(|| black_box(trainer.step(&mut net, x.view(), y.view()).unwrap()))
+    });
     group.finish();
 }
 

@@ -203,6 +203,38 @@ fn sgd_outer_portable<F: Float>(
     check == F::zero()
 }
 
+/// Σ|v| in f64, in eight independent lanes so that it vectorises; NaN or ∞ anywhere makes the
+/// sum NaN or ∞.
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
+pub(crate) fn sum_abs<F: Float>(v: &[F]) -> f64 {
+    let mut lanes = [0.0f64; 8];
+    let (chunks, tail) = v.as_chunks::<8>();
+    for chunk in chunks {
+        for (lane, &x) in lanes.iter_mut().zip(chunk) {
+            *lane += x.to_f64_lossless().abs();
+        }
+    }
+    let tail: f64 = tail.iter().map(|x| x.to_f64_lossless().abs()).sum();
+    lanes.iter().sum::<f64>() + tail
+}
+
+/// max |v| in f64, in eight independent lanes so that it vectorises. NaN is ignored (as by
+/// `f64::max`); ∞ is the maximum.
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
+pub(crate) fn max_abs<F: Float>(v: &[F]) -> f64 {
+    let mut lanes = [0.0f64; 8];
+    let (chunks, tail) = v.as_chunks::<8>();
+    for chunk in chunks {
+        for (lane, &x) in lanes.iter_mut().zip(chunk) {
+            *lane = lane.max(x.to_f64_lossless().abs());
+        }
+    }
+    let tail = tail
+        .iter()
+        .fold(0.0f64, |m, x| m.max(x.to_f64_lossless().abs()));
+    lanes.iter().fold(tail, |m, &l| m.max(l))
+}
+
 /// `Some` when `F` is `f32`: the same slice, typed as what it is.
 fn as_f32<F: Float>(s: &[F]) -> Option<&[f32]> {
     // SAFETY: F is f32 itself, so the cast changes nothing but the type's name.
@@ -263,13 +295,10 @@ mod avx512 {
 
     /// Where the lanes of a chunk of `L` weights fall, for each phase p (the row, k mod n, of
     /// the chunk's first weight k): lane t holds row `rows[p][t]` of the column `offsets[p][t]`
-    /// after the chunk's first; the next chunk starts `advance[p]` columns on, at phase
-    /// `next[p]`. Built by counting, without divisions.
+    /// after the chunk's first. Built by counting, without divisions, at compile time.
     struct Phases<const L: usize> {
         offsets: [[i32; L]; NARROW],
         rows: [[u8; L]; NARROW],
-        advance: [u8; NARROW],
-        next: [u8; NARROW],
     }
 
     impl<const L: usize> Phases<L> {
@@ -278,8 +307,6 @@ mod avx512 {
             let mut phases = Phases {
                 offsets: [[0; L]; NARROW],
                 rows: [[0; L]; NARROW],
-                advance: [0; NARROW],
-                next: [0; NARROW],
             };
             let mut p = 0;
             while p < n {
@@ -294,8 +321,6 @@ mod avx512 {
                     }
                     t += 1;
                 }
-                phases.advance[p] = column;
-                phases.next[p] = row as u8;
                 p += 1;
             }
             phases
@@ -478,6 +503,17 @@ mod avx512 {
             _mm512_setzero_ps(),
         );
         let mut bad: __mmask16 = 0;
+        // The next chunk's column and phase, by arithmetic (a table lookup here would chain
+        // every chunk's addresses on a load from the one before).
+        let (whole, rest) = (L / n, L % n);
+        let step = |column: usize, phase: usize| {
+            let (column, phase) = (column + whole, phase + rest);
+            if phase >= n {
+                (column + 1, phase - n)
+            } else {
+                (column, phase)
+            }
+        };
         let (len, mut column, mut phase, mut k) = (w.len(), 0usize, 0usize, 0usize);
         // One chunk of 16 weights starting at k; `m` masks it to w's end, `window` is x from
         // `column` on.
@@ -509,16 +545,14 @@ mod avx512 {
             while k + L <= len && column + L <= x.len() {
                 chunk(k, 0xFFFF, _mm512_loadu_ps(x.as_ptr().add(column)), phase);
                 k += L;
-                column += usize::from(phases.advance[phase]);
-                phase = usize::from(phases.next[phase]);
+                (column, phase) = step(column, phase);
             }
             while k < len {
                 let window =
                     _mm512_maskz_loadu_ps(mask16(x.len() - column), x.as_ptr().add(column));
                 chunk(k, mask16(len - k), window, phase);
                 k += L;
-                column += usize::from(phases.advance[phase]);
-                phase = usize::from(phases.next[phase]);
+                (column, phase) = step(column, phase);
             }
         }
         bad == 0
@@ -578,6 +612,17 @@ mod avx512 {
             _mm512_setzero_pd(),
         );
         let mut bad: __mmask8 = 0;
+        // The next chunk's column and phase, by arithmetic (a table lookup here would chain
+        // every chunk's addresses on a load from the one before).
+        let (whole, rest) = (L / n, L % n);
+        let step = |column: usize, phase: usize| {
+            let (column, phase) = (column + whole, phase + rest);
+            if phase >= n {
+                (column + 1, phase - n)
+            } else {
+                (column, phase)
+            }
+        };
         let (len, mut column, mut phase, mut k) = (w.len(), 0usize, 0usize, 0usize);
         // One chunk of 8 weights starting at k; `m` masks it to w's end, `window` is x from
         // `column` on.
@@ -612,15 +657,13 @@ mod avx512 {
             while k + L <= len && column + L <= x.len() {
                 chunk(k, 0xFF, _mm512_loadu_pd(x.as_ptr().add(column)), phase);
                 k += L;
-                column += usize::from(phases.advance[phase]);
-                phase = usize::from(phases.next[phase]);
+                (column, phase) = step(column, phase);
             }
             while k < len {
                 let window = _mm512_maskz_loadu_pd(mask8(x.len() - column), x.as_ptr().add(column));
                 chunk(k, mask8(len - k), window, phase);
                 k += L;
-                column += usize::from(phases.advance[phase]);
-                phase = usize::from(phases.next[phase]);
+                (column, phase) = step(column, phase);
             }
         }
         bad == 0

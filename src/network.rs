@@ -20,6 +20,25 @@ pub struct Network<F: Float = f32> {
     layers: Vec<Dense<F>>,
     loss: Loss,
     input_activation: Option<Activation>,
+    weight_bounds: WeightBounds,
+}
+
+/// Per layer, an upper bound on max |w| (NaN: unknown), for the fused one-sample SGD step
+/// ([`Network::sgd_one_sample`]). Emptied by every [`Network::layers_mut`], the only way to
+/// change the weights from outside. Not part of a network's value: it never affects equality.
+#[derive(Clone, Default)]
+struct WeightBounds(Vec<f64>);
+
+impl PartialEq for WeightBounds {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for WeightBounds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("..")
+    }
 }
 
 /// The gradients of every layer, in layer order.
@@ -217,6 +236,7 @@ impl<F: Float> Network<F> {
             layers,
             loss,
             input_activation,
+            weight_bounds: WeightBounds::default(),
         })
     }
 
@@ -227,6 +247,7 @@ impl<F: Float> Network<F> {
 
     /// Mutable access to the layers (their shapes and activations stay fixed).
     pub fn layers_mut(&mut self) -> &mut [Dense<F>] {
+        self.weight_bounds.0.clear();
         &mut self.layers
     }
 
@@ -405,11 +426,10 @@ impl<F: Float> Network<F> {
     /// passes over the weights (see `kernel::sgd_outer`).
     ///
     /// Returns the sample's loss. `Err((loss, cause))` leaves the network unchanged: every new
-    /// weight is known finite before any is written. `weight_bounds` holds, per layer, an upper
-    /// bound on max |w| (NaN: unknown, computed here), kept up to date across steps; while the
-    /// bound after the step stays far below the float type's maximum, no weight can overflow
-    /// and the check pass over the weights is skipped. The caller resets the bounds (to empty)
-    /// whenever the weights may have changed behind its back.
+    /// weight is known finite before any is written. The network keeps, per layer, an upper
+    /// bound on max |w| (computed here when unknown) up to date across steps; while the bound
+    /// after the step stays far below the float type's maximum, no weight can overflow and the
+    /// check pass over the weights is skipped.
     pub(crate) fn sgd_one_sample(
         &mut self,
         inputs: ArrayView2<'_, F>,
@@ -417,7 +437,6 @@ impl<F: Float> Network<F> {
         ws: &mut Workspace<F>,
         learning_rate: F,
         weight_decay: F,
-        weight_bounds: &mut Vec<f64>,
     ) -> std::result::Result<f64, (f64, &'static str)> {
         debug_assert_eq!(inputs.nrows(), 1);
         self.forward_into(inputs, ws);
@@ -456,6 +475,7 @@ impl<F: Float> Network<F> {
         let lr = learning_rate.to_f64_lossless().abs();
         let decay = weight_decay.to_f64_lossless().abs();
         let limit = F::max_value().to_f64_lossless() * 1e-6;
+        let weight_bounds = &mut self.weight_bounds.0;
         if weight_bounds.len() != self.layers.len() {
             weight_bounds.clear();
             weight_bounds.resize(self.layers.len(), f64::NAN);
@@ -482,14 +502,13 @@ impl<F: Float> Network<F> {
                     crate::kernel::sgd_outer(w, x, d, learning_rate, weight_decay, true);
                 } else {
                     if weight_bounds[l].is_nan() {
-                        weight_bounds[l] = w
-                            .iter()
-                            .map(|v| v.to_f64_lossless().abs())
-                            .fold(0.0, f64::max);
+                        // (A NaN weight, which only a caller can put there, is ignored here:
+                        // it makes the loss NaN, which stops the step before this point.)
+                        weight_bounds[l] = crate::kernel::max_abs(w);
                     }
                     // |w − η·(x_i·δ_j + λ·w)| ≤ max|w|·(1 + η·λ) + η·Σ|x|·Σ|δ|, with a margin far
                     // above rounding. NaN or ∞ in x or δ makes it NaN, which forces the check.
-                    let sum = |v: &[F]| sum_abs(v);
+                    let sum = |v: &[F]| crate::kernel::sum_abs(v);
                     let grown = (weight_bounds[l] * (1.0 + lr * decay) + lr * sum(x) * sum(d))
                         * (1.0 + 1e-3);
                     if grown < limit {
@@ -757,18 +776,4 @@ pub fn one_hot<F: Float>(labels: &[usize], classes: usize) -> Result<Array2<F>> 
         targets[[index, label]] = F::one();
     }
     Ok(targets)
-}
-
-/// Σ|v| in f64, in eight independent lanes (so that it vectorises instead of waiting on one
-/// chain of additions); NaN or ∞ anywhere makes it NaN or ∞.
-fn sum_abs<F: Float>(v: &[F]) -> f64 {
-    let mut lanes = [0.0f64; 8];
-    let (chunks, tail) = v.as_chunks::<8>();
-    for chunk in chunks {
-        for (lane, &x) in lanes.iter_mut().zip(chunk) {
-            *lane += x.to_f64_lossless().abs();
-        }
-    }
-    let tail: f64 = tail.iter().map(|x| x.to_f64_lossless().abs()).sum();
-    lanes.iter().sum::<f64>() + tail
 }

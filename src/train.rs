@@ -217,9 +217,6 @@ pub struct Trainer<F: Float = f32> {
     batch_targets: Array2<F>,
     order: Vec<usize>,
     pace: Pace,
-    /// Per layer, an upper bound on max |w| for the fused one-sample SGD step (empty: unknown);
-    /// reset whenever the network is handed in anew.
-    weight_bounds: Vec<f64>,
 }
 
 impl<F: Float> std::fmt::Debug for Trainer<F> {
@@ -306,7 +303,6 @@ impl<F: Float> Trainer<F> {
             batch_targets: Array2::zeros((config.batch_size, network.n_outputs())),
             order: Vec::new(),
             pace: Pace::default(),
-            weight_bounds: Vec::new(),
             config,
         })
     }
@@ -383,7 +379,6 @@ impl<F: Float> Trainer<F> {
         network.check_inputs(inputs)?;
         network.check_targets(inputs, targets)?;
         self.check_network(network)?;
-        self.weight_bounds.clear();
         let start = Instant::now();
         let n = inputs.nrows();
         let learning_rate = self.learning_rate();
@@ -451,7 +446,6 @@ impl<F: Float> Trainer<F> {
         network.check_inputs(inputs)?;
         network.check_targets(inputs, targets)?;
         self.check_network(network)?;
-        self.weight_bounds.clear();
         let rows = inputs.nrows();
         if rows > self.config.batch_size {
             return Err(Error::InvalidHyperparameter {
@@ -515,7 +509,6 @@ impl<F: Float> Trainer<F> {
                 &mut self.shards[0].workspace,
                 F::of(learning_rate),
                 F::of(self.config.weight_decay),
-                &mut self.weight_bounds,
             )?;
             self.state.record_step();
             return Ok(loss);
