@@ -81,6 +81,7 @@ struct Args {
 }
 
 fn main() {
+    support::quiet_broken_pipe();
     support::exit_on_error(run(&Args::parse()));
 }
 

@@ -77,6 +77,17 @@ pub struct DataArgs {
     pub offline: bool,
 }
 
+/// Lets the process end quietly when its output pipe closes (`… | head`), as command-line tools
+/// do, instead of panicking inside `println!` with "failed printing to stdout".
+pub fn quiet_broken_pipe() {
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of SIGPIPE, before any thread starts, has no
+    // preconditions; Rust's runtime had set it to "ignore".
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 /// Runs an example's body: an error is printed on one line and the exit status is 1.
 pub fn exit_on_error(result: Result<(), Box<dyn std::error::Error>>) {
     if let Err(e) = result {
