@@ -390,335 +390,217 @@ mod avx512 {
         }
     }
 
-    /// See [`super::sgd_outer`].
+    /// Sixteen 32-bit lane offsets, as vpermps takes them.
     ///
     /// # Safety
-    /// AVX-512F must be available; `w.len() == d.len() · x.len()`.
+    /// AVX-512F; `p` points to 16 readable i32.
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn sgd_outer_f32(
-        w: &mut [f32],
-        x: &[f32],
-        d: &[f32],
-        lr: f32,
-        decay: f32,
-        write: bool,
-    ) -> bool {
-        let n = d.len();
-        if n <= NARROW {
-            // SAFETY: the caller's contract is `sgd_outer_flat_f32`'s.
-            return unsafe { sgd_outer_flat_f32(w, x, d, lr, decay, write) };
-        }
-        let (lrv, decayv, zero) = (
-            _mm512_set1_ps(lr),
-            _mm512_set1_ps(decay),
-            _mm512_setzero_ps(),
-        );
-        let mut check = zero;
-        // SAFETY: every access is masked to the lanes inside column i of w (length n) or d.
-        unsafe {
-            for (i, &xi) in x.iter().enumerate() {
-                let xv = _mm512_set1_ps(xi);
-                let column = w.as_mut_ptr().add(i * n);
-                let mut start = 0;
-                while start < n {
-                    let m = mask16(n - start);
-                    let g = _mm512_mul_ps(xv, _mm512_maskz_loadu_ps(m, d.as_ptr().add(start)));
-                    let old = _mm512_maskz_loadu_ps(m, column.add(start));
-                    let step = if decay == 0.0 {
-                        g
-                    } else {
-                        _mm512_add_ps(g, _mm512_mul_ps(decayv, old))
-                    };
-                    let new = _mm512_sub_ps(old, _mm512_mul_ps(lrv, step));
-                    if write {
-                        _mm512_mask_storeu_ps(column.add(start), m, new);
-                    } else {
-                        check = _mm512_add_ps(check, _mm512_mul_ps(new, zero));
+    #[inline]
+    unsafe fn offsets_16(p: *const i32) -> __m512i {
+        // SAFETY: by the contract.
+        unsafe { _mm512_loadu_si512(p.cast()) }
+    }
+
+    /// Eight 32-bit lane offsets, widened to the 64-bit lanes vpermpd takes.
+    ///
+    /// # Safety
+    /// AVX-512F; `p` points to 8 readable i32.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn offsets_8(p: *const i32) -> __m512i {
+        // SAFETY: by the contract.
+        unsafe { _mm512_cvtepi32_epi64(_mm256_loadu_si256(p.cast())) }
+    }
+
+    /// Generates `sgd_outer` for one element type (`$column`, and `$outer` for layers of at most
+    /// 16 outputs): the f32 and f64 versions differ only in their intrinsics and lane count.
+    ///
+    /// The generated function walks the weights as one flat array in whole vectors. Column by
+    /// column, a masked store into one column and the masked load of the next share a 64-byte
+    /// block, which the CPU does not forward (measured: most of the step's time stalled there).
+    /// Flat, every vector is loaded and stored once, and each lane k = i·n + j takes x_i and δ_j
+    /// from per-phase patterns: the chunk starting at k₀ begins in column ⌊k₀/n⌋ at row k₀ mod n
+    /// (its phase), and the lane offsets into x and the δ values depend on the phase only.
+    macro_rules! sgd_outer_kernels {
+        (
+            column: $column:ident, flat: $outer:ident, body: $body:ident, float: $t:ty,
+            lanes: $lanes:expr, phases: $phases:ident, mask: $mask:ty, mask_of: $maskfn:ident,
+            full: $full:expr, vector: $vec:ty, offsets: $offsets:ident, permute: $permute:ident,
+            loadu: $loadu:ident, maskz_loadu: $maskz_loadu:ident, set1: $set1:ident,
+            setzero: $setzero:ident, mul: $mul:ident, add: $add:ident, sub: $sub:ident,
+            mask_storeu: $mask_storeu:ident, mask_cmp: $mask_cmp:ident, cmp: $cmp:ident,
+        ) => {
+            /// See [`super::sgd_outer`]: column by column for layers wider than 16, through
+            /// the flat walk for narrower ones.
+            ///
+            /// # Safety
+            /// AVX-512F must be available; `w.len() == d.len() · x.len()`.
+            #[target_feature(enable = "avx512f")]
+            pub(super) unsafe fn $column(
+                w: &mut [$t],
+                x: &[$t],
+                d: &[$t],
+                lr: $t,
+                decay: $t,
+                write: bool,
+            ) -> bool {
+                let n = d.len();
+                if n <= NARROW {
+                    // SAFETY: the caller's contract is `$outer`'s.
+                    return unsafe { $outer(w, x, d, lr, decay, write) };
+                }
+                let (lrv, decayv, zero) = ($set1(lr), $set1(decay), $setzero());
+                let mut check = zero;
+                // SAFETY: every access is masked to the lanes inside column i of w (length n) or d.
+                unsafe {
+                    for (i, &xi) in x.iter().enumerate() {
+                        let xv = $set1(xi);
+                        let column = w.as_mut_ptr().add(i * n);
+                        let mut start = 0;
+                        while start < n {
+                            let m = $maskfn(n - start);
+                            let g = $mul(xv, $maskz_loadu(m, d.as_ptr().add(start)));
+                            let old = $maskz_loadu(m, column.add(start));
+                            let step = if decay == 0.0 {
+                                g
+                            } else {
+                                $add(g, $mul(decayv, old))
+                            };
+                            let new = $sub(old, $mul(lrv, step));
+                            if write {
+                                $mask_storeu(column.add(start), m, new);
+                            } else {
+                                check = $add(check, $mul(new, zero));
+                            }
+                            start += $lanes;
+                        }
                     }
-                    start += 16;
                 }
+                // Masked-off lanes hold 0 − η·0 = 0, so only real weights can make a lane NaN.
+                $cmp::<_CMP_EQ_OQ>(check, zero) == $full
             }
-        }
-        // Masked-off lanes hold 0 − η·0 = 0, so only real weights can make a lane NaN.
-        _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(check, zero) == 0xFFFF
-    }
 
-    /// [`sgd_outer_f32`] for narrow layers (n ≤ 16), walking the weights as one flat array in
-    /// whole vectors. Column by column, a masked store into one column and the masked load of
-    /// the next share a 64-byte block, which the CPU does not forward (measured: most of the
-    /// step's time stalled there). Flat, every vector is loaded and stored once, and each lane
-    /// k = i·n + j takes x_i and δ_j from per-phase patterns: the chunk starting at k₀ begins
-    /// in column ⌊k₀/n⌋ at row k₀ mod n (its phase), and the lane offsets into x and the δ
-    /// values depend on the phase only.
-    ///
-    /// # Safety
-    /// As [`sgd_outer_f32`], and `d.len() ≤ 16`.
-    #[target_feature(enable = "avx512f")]
-    unsafe fn sgd_outer_flat_f32(
-        w: &mut [f32],
-        x: &[f32],
-        d: &[f32],
-        lr: f32,
-        decay: f32,
-        write: bool,
-    ) -> bool {
-        // SAFETY: the contract is passed on unchanged.
-        unsafe {
-            match (write, decay == 0.0) {
-                (true, true) => flat_f32::<true, false>(w, x, d, lr, decay),
-                (true, false) => flat_f32::<true, true>(w, x, d, lr, decay),
-                (false, true) => flat_f32::<false, false>(w, x, d, lr, decay),
-                (false, false) => flat_f32::<false, true>(w, x, d, lr, decay),
-            }
-        }
-    }
-
-    /// The body of [`sgd_outer_flat_f32`], specialised on writing and on weight decay.
-    ///
-    /// # Safety
-    /// As [`sgd_outer_flat_f32`].
-    #[target_feature(enable = "avx512f")]
-    unsafe fn flat_f32<const WRITE: bool, const DECAY: bool>(
-        w: &mut [f32],
-        x: &[f32],
-        d: &[f32],
-        lr: f32,
-        decay: f32,
-    ) -> bool {
-        const L: usize = 16;
-        let n = d.len();
-        if n == 0 || x.is_empty() {
-            return true;
-        }
-        let phases = &PHASES_16[n];
-        let mut deltas = [[0f32; L]; NARROW];
-        for (p, row) in deltas.iter_mut().enumerate().take(n) {
-            for (t, value) in row.iter_mut().enumerate() {
-                *value = d[usize::from(phases.rows[p][t])];
-            }
-        }
-        let (lrv, decayv, zero) = (
-            _mm512_set1_ps(lr),
-            _mm512_set1_ps(decay),
-            _mm512_setzero_ps(),
-        );
-        let mut bad: __mmask16 = 0;
-        // The next chunk's column and phase, by arithmetic (a table lookup here would chain
-        // every chunk's addresses on a load from the one before).
-        let (whole, rest) = (L / n, L % n);
-        let step = |column: usize, phase: usize| {
-            let (column, phase) = (column + whole, phase + rest);
-            if phase >= n {
-                (column + 1, phase - n)
-            } else {
-                (column, phase)
-            }
-        };
-        let (len, mut column, mut phase, mut k) = (w.len(), 0usize, 0usize, 0usize);
-        // One chunk of 16 weights starting at k; `m` masks it to w's end, `window` is x from
-        // `column` on.
-        let mut chunk = |k: usize, m: __mmask16, window: __m512, phase: usize| {
-            // SAFETY: `m` keeps the access inside w; the tables are local arrays.
-            unsafe {
-                let lane_offsets = _mm512_loadu_si512(phases.offsets[phase].as_ptr().cast());
-                let xv = _mm512_permutexvar_ps(lane_offsets, window);
-                let g = _mm512_mul_ps(xv, _mm512_loadu_ps(deltas[phase].as_ptr()));
-                let old = _mm512_maskz_loadu_ps(m, w.as_ptr().add(k));
-                let step = if DECAY {
-                    _mm512_add_ps(g, _mm512_mul_ps(decayv, old))
-                } else {
-                    g
-                };
-                let new = _mm512_sub_ps(old, _mm512_mul_ps(lrv, step));
-                if WRITE {
-                    _mm512_mask_storeu_ps(w.as_mut_ptr().add(k), m, new);
-                } else {
-                    // new·0 is NaN exactly where new is not finite.
-                    let z = _mm512_mul_ps(new, zero);
-                    bad |= _mm512_mask_cmp_ps_mask::<_CMP_UNORD_Q>(m, z, z);
-                }
-            }
-        };
-        // SAFETY: full chunks and full windows lie inside w and x by the loop conditions;
-        // the rest is masked to their ends.
-        unsafe {
-            while k + L <= len && column + L <= x.len() {
-                chunk(k, 0xFFFF, _mm512_loadu_ps(x.as_ptr().add(column)), phase);
-                k += L;
-                (column, phase) = step(column, phase);
-            }
-            while k < len {
-                let window =
-                    _mm512_maskz_loadu_ps(mask16(x.len() - column), x.as_ptr().add(column));
-                chunk(k, mask16(len - k), window, phase);
-                k += L;
-                (column, phase) = step(column, phase);
-            }
-        }
-        bad == 0
-    }
-
-    /// [`sgd_outer_flat_f32`] for f64 (8 lanes; a chunk spans at most 2 columns when n > 8).
-    ///
-    /// # Safety
-    /// As [`sgd_outer_f64`], and `d.len() ≤ 16`.
-    #[target_feature(enable = "avx512f")]
-    unsafe fn sgd_outer_flat_f64(
-        w: &mut [f64],
-        x: &[f64],
-        d: &[f64],
-        lr: f64,
-        decay: f64,
-        write: bool,
-    ) -> bool {
-        // SAFETY: the contract is passed on unchanged.
-        unsafe {
-            match (write, decay == 0.0) {
-                (true, true) => flat_f64::<true, false>(w, x, d, lr, decay),
-                (true, false) => flat_f64::<true, true>(w, x, d, lr, decay),
-                (false, true) => flat_f64::<false, false>(w, x, d, lr, decay),
-                (false, false) => flat_f64::<false, true>(w, x, d, lr, decay),
-            }
-        }
-    }
-
-    /// The body of [`sgd_outer_flat_f64`], specialised on writing and on weight decay.
-    ///
-    /// # Safety
-    /// As [`sgd_outer_flat_f64`].
-    #[target_feature(enable = "avx512f")]
-    unsafe fn flat_f64<const WRITE: bool, const DECAY: bool>(
-        w: &mut [f64],
-        x: &[f64],
-        d: &[f64],
-        lr: f64,
-        decay: f64,
-    ) -> bool {
-        const L: usize = 8;
-        let n = d.len();
-        if n == 0 || x.is_empty() {
-            return true;
-        }
-        let phases = &PHASES_8[n];
-        let mut deltas = [[0f64; L]; NARROW];
-        for (p, row) in deltas.iter_mut().enumerate().take(n) {
-            for (t, value) in row.iter_mut().enumerate() {
-                *value = d[usize::from(phases.rows[p][t])];
-            }
-        }
-        let (lrv, decayv, zero) = (
-            _mm512_set1_pd(lr),
-            _mm512_set1_pd(decay),
-            _mm512_setzero_pd(),
-        );
-        let mut bad: __mmask8 = 0;
-        // The next chunk's column and phase, by arithmetic (a table lookup here would chain
-        // every chunk's addresses on a load from the one before).
-        let (whole, rest) = (L / n, L % n);
-        let step = |column: usize, phase: usize| {
-            let (column, phase) = (column + whole, phase + rest);
-            if phase >= n {
-                (column + 1, phase - n)
-            } else {
-                (column, phase)
-            }
-        };
-        let (len, mut column, mut phase, mut k) = (w.len(), 0usize, 0usize, 0usize);
-        // One chunk of 8 weights starting at k; `m` masks it to w's end, `window` is x from
-        // `column` on.
-        let mut chunk = |k: usize, m: __mmask8, window: __m512d, phase: usize| {
-            // SAFETY: `m` keeps the access inside w; the tables are local arrays.
-            unsafe {
-                // Eight 32-bit offsets, widened to the 64-bit lanes vpermpd takes.
-                let lane_offsets = _mm512_cvtepi32_epi64(_mm256_loadu_si256(
-                    phases.offsets[phase].as_ptr().cast(),
-                ));
-                let xv = _mm512_permutexvar_pd(lane_offsets, window);
-                let g = _mm512_mul_pd(xv, _mm512_loadu_pd(deltas[phase].as_ptr()));
-                let old = _mm512_maskz_loadu_pd(m, w.as_ptr().add(k));
-                let step = if DECAY {
-                    _mm512_add_pd(g, _mm512_mul_pd(decayv, old))
-                } else {
-                    g
-                };
-                let new = _mm512_sub_pd(old, _mm512_mul_pd(lrv, step));
-                if WRITE {
-                    _mm512_mask_storeu_pd(w.as_mut_ptr().add(k), m, new);
-                } else {
-                    // new·0 is NaN exactly where new is not finite.
-                    let z = _mm512_mul_pd(new, zero);
-                    bad |= _mm512_mask_cmp_pd_mask::<_CMP_UNORD_Q>(m, z, z);
-                }
-            }
-        };
-        // SAFETY: full chunks and full windows lie inside w and x by the loop conditions;
-        // the rest is masked to their ends.
-        unsafe {
-            while k + L <= len && column + L <= x.len() {
-                chunk(k, 0xFF, _mm512_loadu_pd(x.as_ptr().add(column)), phase);
-                k += L;
-                (column, phase) = step(column, phase);
-            }
-            while k < len {
-                let window = _mm512_maskz_loadu_pd(mask8(x.len() - column), x.as_ptr().add(column));
-                chunk(k, mask8(len - k), window, phase);
-                k += L;
-                (column, phase) = step(column, phase);
-            }
-        }
-        bad == 0
-    }
-
-    /// [`sgd_outer_f32`] for f64.
-    ///
-    /// # Safety
-    /// As [`sgd_outer_f32`].
-    #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn sgd_outer_f64(
-        w: &mut [f64],
-        x: &[f64],
-        d: &[f64],
-        lr: f64,
-        decay: f64,
-        write: bool,
-    ) -> bool {
-        let n = d.len();
-        if n <= NARROW {
-            // SAFETY: the caller's contract is `sgd_outer_flat_f64`'s.
-            return unsafe { sgd_outer_flat_f64(w, x, d, lr, decay, write) };
-        }
-        let (lrv, decayv, zero) = (
-            _mm512_set1_pd(lr),
-            _mm512_set1_pd(decay),
-            _mm512_setzero_pd(),
-        );
-        let mut check = zero;
-        // SAFETY: as in `sgd_outer_f32`.
-        unsafe {
-            for (i, &xi) in x.iter().enumerate() {
-                let xv = _mm512_set1_pd(xi);
-                let column = w.as_mut_ptr().add(i * n);
-                let mut start = 0;
-                while start < n {
-                    let m = mask8(n - start);
-                    let g = _mm512_mul_pd(xv, _mm512_maskz_loadu_pd(m, d.as_ptr().add(start)));
-                    let old = _mm512_maskz_loadu_pd(m, column.add(start));
-                    let step = if decay == 0.0 {
-                        g
-                    } else {
-                        _mm512_add_pd(g, _mm512_mul_pd(decayv, old))
-                    };
-                    let new = _mm512_sub_pd(old, _mm512_mul_pd(lrv, step));
-                    if write {
-                        _mm512_mask_storeu_pd(column.add(start), m, new);
-                    } else {
-                        check = _mm512_add_pd(check, _mm512_mul_pd(new, zero));
+            /// [`sgd_outer_f32`] (or `_f64`) for narrow layers (n ≤ 16): see `sgd_outer_kernels!`.
+            ///
+            /// # Safety
+            /// As [`sgd_outer_f32`] (or `_f64`), and `d.len() ≤ 16`.
+            #[target_feature(enable = "avx512f")]
+            unsafe fn $outer(
+                w: &mut [$t],
+                x: &[$t],
+                d: &[$t],
+                lr: $t,
+                decay: $t,
+                write: bool,
+            ) -> bool {
+                // SAFETY: the contract is passed on unchanged.
+                unsafe {
+                    match (write, decay == 0.0) {
+                        (true, true) => $body::<true, false>(w, x, d, lr, decay),
+                        (true, false) => $body::<true, true>(w, x, d, lr, decay),
+                        (false, true) => $body::<false, false>(w, x, d, lr, decay),
+                        (false, false) => $body::<false, true>(w, x, d, lr, decay),
                     }
-                    start += 8;
                 }
             }
-        }
-        _mm512_cmp_pd_mask::<_CMP_EQ_OQ>(check, zero) == 0xFF
+
+            /// The body of [`$outer`], specialised on writing and on weight decay.
+            ///
+            /// # Safety
+            /// As [`$outer`].
+            #[target_feature(enable = "avx512f")]
+            unsafe fn $body<const WRITE: bool, const DECAY: bool>(
+                w: &mut [$t],
+                x: &[$t],
+                d: &[$t],
+                lr: $t,
+                decay: $t,
+            ) -> bool {
+                const L: usize = $lanes;
+                let n = d.len();
+                if n == 0 || x.is_empty() {
+                    return true;
+                }
+                let phases = &$phases[n];
+                let mut deltas = [[0 as $t; L]; NARROW];
+                for (p, row) in deltas.iter_mut().enumerate().take(n) {
+                    for (t, value) in row.iter_mut().enumerate() {
+                        *value = d[usize::from(phases.rows[p][t])];
+                    }
+                }
+                let (lrv, decayv, zero) = ($set1(lr), $set1(decay), $setzero());
+                let mut bad: $mask = 0;
+                // The next chunk's column and phase, by arithmetic (a table lookup here would chain
+                // every chunk's addresses on a load from the one before).
+                let (whole, rest) = (L / n, L % n);
+                let step = |column: usize, phase: usize| {
+                    let (column, phase) = (column + whole, phase + rest);
+                    if phase >= n {
+                        (column + 1, phase - n)
+                    } else {
+                        (column, phase)
+                    }
+                };
+                let (len, mut column, mut phase, mut k) = (w.len(), 0usize, 0usize, 0usize);
+                // One chunk of 16 weights starting at k; `m` masks it to w's end, `window` is x from
+                // `column` on.
+                let mut chunk = |k: usize, m: $mask, window: $vec, phase: usize| {
+                    // SAFETY: `m` keeps the access inside w; the tables are local arrays.
+                    unsafe {
+                        let lane_offsets = $offsets(phases.offsets[phase].as_ptr());
+                        let xv = $permute(lane_offsets, window);
+                        let g = $mul(xv, $loadu(deltas[phase].as_ptr()));
+                        let old = $maskz_loadu(m, w.as_ptr().add(k));
+                        let step = if DECAY { $add(g, $mul(decayv, old)) } else { g };
+                        let new = $sub(old, $mul(lrv, step));
+                        if WRITE {
+                            $mask_storeu(w.as_mut_ptr().add(k), m, new);
+                        } else {
+                            // new·0 is NaN exactly where new is not finite.
+                            let z = $mul(new, zero);
+                            bad |= $mask_cmp::<_CMP_UNORD_Q>(m, z, z);
+                        }
+                    }
+                };
+                // SAFETY: full chunks and full windows lie inside w and x by the loop conditions;
+                // the rest is masked to their ends.
+                unsafe {
+                    while k + L <= len && column + L <= x.len() {
+                        chunk(k, $full, $loadu(x.as_ptr().add(column)), phase);
+                        k += L;
+                        (column, phase) = step(column, phase);
+                    }
+                    while k < len {
+                        let window =
+                            $maskz_loadu($maskfn(x.len() - column), x.as_ptr().add(column));
+                        chunk(k, $maskfn(len - k), window, phase);
+                        k += L;
+                        (column, phase) = step(column, phase);
+                    }
+                }
+                bad == 0
+            }
+        };
+    }
+
+    sgd_outer_kernels! {
+        column: sgd_outer_f32, flat: sgd_outer_flat_f32, body: flat_f32, float: f32, lanes: 16,
+        phases: PHASES_16, mask: __mmask16, mask_of: mask16, full: 0xFFFF, vector: __m512,
+        offsets: offsets_16, permute: _mm512_permutexvar_ps, loadu: _mm512_loadu_ps,
+        maskz_loadu: _mm512_maskz_loadu_ps, set1: _mm512_set1_ps, setzero: _mm512_setzero_ps,
+        mul: _mm512_mul_ps, add: _mm512_add_ps, sub: _mm512_sub_ps,
+        mask_storeu: _mm512_mask_storeu_ps, mask_cmp: _mm512_mask_cmp_ps_mask,
+        cmp: _mm512_cmp_ps_mask,
+    }
+
+    sgd_outer_kernels! {
+        column: sgd_outer_f64, flat: sgd_outer_flat_f64, body: flat_f64, float: f64, lanes: 8,
+        phases: PHASES_8, mask: __mmask8, mask_of: mask8, full: 0xFF, vector: __m512d,
+        offsets: offsets_8, permute: _mm512_permutexvar_pd, loadu: _mm512_loadu_pd,
+        maskz_loadu: _mm512_maskz_loadu_pd, set1: _mm512_set1_pd, setzero: _mm512_setzero_pd,
+        mul: _mm512_mul_pd, add: _mm512_add_pd, sub: _mm512_sub_pd,
+        mask_storeu: _mm512_mask_storeu_pd, mask_cmp: _mm512_mask_cmp_pd_mask,
+        cmp: _mm512_cmp_pd_mask,
     }
 }
 
