@@ -80,6 +80,25 @@ impl Checks {
         self.line_many(graph_name, &[graph], element, dense);
     }
 
+    /// The worked line δ = S·a·(1 − a) for one neuron, then the check of every Link's output
+    /// sensitivity against the matching element of Δ.
+    fn delta(&mut self, s: f64, a: f64, deltas: &[f64], element: &str, dense: f64) {
+        let delta = deltas.first().copied().unwrap_or(f64::NAN);
+        println!(
+            "       δ = S·a·(1 − a) = {}·{}·{} = {}",
+            term(s),
+            term(a),
+            term(1.0 - a),
+            num(delta)
+        );
+        self.line_many(
+            &format!("δ (Link#output_sensitivity ×{})", deltas.len()),
+            deltas,
+            element,
+            dense,
+        );
+    }
+
     /// As [`Checks::line`] for several graph values that must all equal one element (the
     /// output sensitivity each Link into a neuron computes for itself).
     fn line_many(&mut self, graph_name: &str, graph: &[f64], element: &str, dense: f64) {
@@ -424,16 +443,9 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
             dense_s,
         );
         let deltas = delta_of(&mut neurons, *id);
-        let delta = deltas.first().copied().unwrap_or(f64::NAN);
-        println!(
-            "       δ = S·a·(1 − a) = {}·{}·{} = {}",
-            term(s),
-            term(a),
-            term(1.0 - a),
-            num(delta)
-        );
-        checks.line_many(
-            &format!("δ (Link#output_sensitivity ×{})", deltas.len()),
+        checks.delta(
+            s,
+            a,
             &deltas,
             &format!("Δ{}[0,{k}]", subscript(last)),
             step.output_sensitivities[last - 1][[0, k]],
@@ -505,16 +517,9 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
             }
             let a = neurons[id.0].output();
             let deltas = delta_of(&mut neurons, *id);
-            let delta = deltas.first().copied().unwrap_or(f64::NAN);
-            println!(
-                "       δ = S·a·(1 − a) = {}·{}·{} = {}",
-                term(s),
-                term(a),
-                term(1.0 - a),
-                num(delta)
-            );
-            checks.line_many(
-                &format!("δ (Link#output_sensitivity ×{})", deltas.len()),
+            checks.delta(
+                s,
+                a,
                 &deltas,
                 &format!("Δ{}[0,{}]", subscript(l - 1), k - 1),
                 step.output_sensitivities[l - 2][[0, k - 1]],

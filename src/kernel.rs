@@ -23,16 +23,22 @@ pub(crate) fn weighted_inputs<F: Float>(weights: &[F], biases: &[F], x: &[F], z:
     debug_assert_eq!(biases.len(), z.len());
     #[cfg(target_arch = "x86_64")]
     if z.len() <= avx512::NARROW && avx512::available() {
-        if let (Some(w), Some(b), Some(x), Some(z)) =
-            (as_f32(weights), as_f32(biases), as_f32(x), as_f32_mut(z))
-        {
+        if let (Some(w), Some(b), Some(x), Some(z)) = (
+            as_type::<_, f32>(weights),
+            as_type::<_, f32>(biases),
+            as_type::<_, f32>(x),
+            as_type_mut::<_, f32>(z),
+        ) {
             // SAFETY: AVX-512F is available, and the slices have the lengths asserted above.
             unsafe { avx512::weighted_inputs_f32(w, b, x, z) };
             return;
         }
-        if let (Some(w), Some(b), Some(x), Some(z)) =
-            (as_f64(weights), as_f64(biases), as_f64(x), as_f64_mut(z))
-        {
+        if let (Some(w), Some(b), Some(x), Some(z)) = (
+            as_type::<_, f64>(weights),
+            as_type::<_, f64>(biases),
+            as_type::<_, f64>(x),
+            as_type_mut::<_, f64>(z),
+        ) {
             // SAFETY: as above.
             unsafe { avx512::weighted_inputs_f64(w, b, x, z) };
             return;
@@ -159,12 +165,20 @@ pub(crate) fn sgd_outer<F: Float>(
     assert_eq!(weights.len(), delta.len() * x.len());
     #[cfg(target_arch = "x86_64")]
     if avx512::available() {
-        if let (Some(w), Some(x), Some(d)) = (as_f32_mut(weights), as_f32(x), as_f32(delta)) {
+        if let (Some(w), Some(x), Some(d)) = (
+            as_type_mut::<_, f32>(weights),
+            as_type::<_, f32>(x),
+            as_type::<_, f32>(delta),
+        ) {
             let (lr, decay) = (lr.to_f64_lossless() as f32, decay.to_f64_lossless() as f32);
             // SAFETY: AVX-512F is available, and the lengths are asserted above.
             return unsafe { avx512::sgd_outer_f32(w, x, d, lr, decay, write) };
         }
-        if let (Some(w), Some(x), Some(d)) = (as_f64_mut(weights), as_f64(x), as_f64(delta)) {
+        if let (Some(w), Some(x), Some(d)) = (
+            as_type_mut::<_, f64>(weights),
+            as_type::<_, f64>(x),
+            as_type::<_, f64>(delta),
+        ) {
             let (lr, decay) = (lr.to_f64_lossless(), decay.to_f64_lossless());
             // SAFETY: as above.
             return unsafe { avx512::sgd_outer_f64(w, x, d, lr, decay, write) };
@@ -235,28 +249,18 @@ pub(crate) fn max_abs<F: Float>(v: &[F]) -> f64 {
     lanes.iter().fold(tail, |m, &l| m.max(l))
 }
 
-/// `Some` when `F` is `f32`: the same slice, typed as what it is.
-fn as_f32<F: Float>(s: &[F]) -> Option<&[f32]> {
-    // SAFETY: F is f32 itself, so the cast changes nothing but the type's name.
-    (std::any::TypeId::of::<F>() == std::any::TypeId::of::<f32>())
+/// `Some` when `F` is `T` itself: the same slice, typed as what it is (to reach the kernels
+/// written for `f32` or `f64` from generic code).
+fn as_type<F: Float, T: 'static>(s: &[F]) -> Option<&[T]> {
+    // SAFETY: F is T itself, so the cast changes nothing but the type's name.
+    (std::any::TypeId::of::<F>() == std::any::TypeId::of::<T>())
         .then(|| unsafe { std::slice::from_raw_parts(s.as_ptr().cast(), s.len()) })
 }
 
-fn as_f32_mut<F: Float>(s: &mut [F]) -> Option<&mut [f32]> {
-    // SAFETY: as in `as_f32`.
-    (std::any::TypeId::of::<F>() == std::any::TypeId::of::<f32>())
-        .then(|| unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr().cast(), s.len()) })
-}
-
-fn as_f64<F: Float>(s: &[F]) -> Option<&[f64]> {
-    // SAFETY: F is f64 itself.
-    (std::any::TypeId::of::<F>() == std::any::TypeId::of::<f64>())
-        .then(|| unsafe { std::slice::from_raw_parts(s.as_ptr().cast(), s.len()) })
-}
-
-fn as_f64_mut<F: Float>(s: &mut [F]) -> Option<&mut [f64]> {
-    // SAFETY: F is f64 itself.
-    (std::any::TypeId::of::<F>() == std::any::TypeId::of::<f64>())
+/// [`as_type`] for a mutable slice.
+fn as_type_mut<F: Float, T: 'static>(s: &mut [F]) -> Option<&mut [T]> {
+    // SAFETY: as in `as_type`.
+    (std::any::TypeId::of::<F>() == std::any::TypeId::of::<T>())
         .then(|| unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr().cast(), s.len()) })
 }
 
