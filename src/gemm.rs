@@ -18,17 +18,34 @@ const KC: usize = 256;
 /// Rows of A per packed block (a multiple of every kernel's `mr`).
 const MC: usize = 168;
 /// Columns of B per packed block (a multiple of every kernel's `nr`).
-const NC: usize = 1024;
+const NC: usize = 256;
 
-/// A micro-kernel: `acc[r·nr + c] = Σ_p a[p·mr + r]·b[p·nr + c]` over `kc` packed steps.
+/// One `mr × nr` tile of C as a micro-kernel sees it: rows `row_stride` elements apart, the
+/// columns of a row contiguous.
+#[derive(Clone, Copy, Debug)]
+pub struct Tile<F> {
+    /// The tile's top-left element.
+    pub ptr: *mut F,
+    /// Elements from one row of the tile to the next.
+    pub row_stride: usize,
+    /// Store `A·B` (true) or add it to what the tile holds (false).
+    pub overwrite: bool,
+}
+
+/// A micro-kernel: `C ← A·B` or `C ← C + A·B` for one `mr × nr` tile of C, where
+/// `(A·B)[r][c] = Σ_p a[p·mr + r]·b[p·nr + c]` over `kc` packed steps, summed in order of `p`.
 #[derive(Clone, Copy)]
 pub struct MicroKernel<F> {
     /// Rows of C per call.
     pub mr: usize,
     /// Columns of C per call.
     pub nr: usize,
-    /// The kernel: (kc, packed A, packed B, accumulator `mr·nr`, overwritten).
-    pub run: fn(usize, &[F], &[F], &mut [F]),
+    /// The kernel: (kc, packed A, packed B, tile of C).
+    ///
+    /// # Safety
+    /// The tile's `mr` rows of `nr` elements must be valid for reads and writes, and touched by
+    /// nobody else during the call.
+    pub run: unsafe fn(usize, &[F], &[F], Tile<F>),
     /// Its name, for benchmarks and reports.
     pub name: &'static str,
 }
@@ -43,7 +60,9 @@ pub(crate) fn portable<F: Float>() -> MicroKernel<F> {
     }
 }
 
-fn portable_kernel<F: Float>(kc: usize, a: &[F], b: &[F], acc: &mut [F]) {
+/// # Safety
+/// As [`MicroKernel::run`].
+unsafe fn portable_kernel<F: Float>(kc: usize, a: &[F], b: &[F], tile: Tile<F>) {
     let mut sums = [[F::zero(); 8]; 4];
     for (ap, bp) in a[..kc * 4].chunks_exact(4).zip(b[..kc * 8].chunks_exact(8)) {
         for r in 0..4 {
@@ -52,8 +71,12 @@ fn portable_kernel<F: Float>(kc: usize, a: &[F], b: &[F], acc: &mut [F]) {
             }
         }
     }
-    for (out, row) in acc.chunks_exact_mut(8).zip(&sums) {
-        out.copy_from_slice(row);
+    for (r, row) in sums.iter().enumerate() {
+        // SAFETY: the caller guarantees the tile's 4 rows of 8 are ours to read and write.
+        let out = unsafe { std::slice::from_raw_parts_mut(tile.ptr.add(r * tile.row_stride), 8) };
+        for (o, &s) in out.iter_mut().zip(row) {
+            *o = if tile.overwrite { s } else { *o + s };
+        }
     }
 }
 
@@ -134,31 +157,57 @@ pub fn gemm<F: Float>(
     }
     let kernel = F::micro_kernel();
     let (mr, nr) = (kernel.mr, kernel.nr);
-    grow(&mut packing.a, MC.min(m.next_multiple_of(mr)) * KC);
-    grow(&mut packing.b, NC.min(n.next_multiple_of(nr)) * KC);
-    grow(&mut packing.acc, mr * nr);
+    let packed_a = aligned(&mut packing.a, MC.min(m.next_multiple_of(mr)) * KC);
+    let packed_b = aligned(&mut packing.b, NC.min(n.next_multiple_of(nr)) * KC);
+    let acc = aligned(&mut packing.acc, mr * nr);
     if k == 0 {
         c.mapv_inplace(|v| beta * v);
         return;
     }
+    // Depth blocks of equal size (784 = 3 × 262 rather than 3 × 256 + 16): each block is one
+    // more pass over C, so a thin last block would cost a pass for little work.
+    let kc_step = k.div_ceil(k.div_ceil(KC));
+    let (rs, cs) = (c.strides()[0], c.strides()[1]);
     for jc in (0..n).step_by(NC) {
         let nc = NC.min(n - jc);
-        for pc in (0..k).step_by(KC) {
-            let kc = KC.min(k - pc);
-            pack_b(b, pc, kc, jc, nc, nr, &mut packing.b);
+        for pc in (0..k).step_by(kc_step) {
+            let kc = kc_step.min(k - pc);
+            pack_b(b, pc, kc, jc, nc, nr, packed_b);
+            // The first depth block applies β, later ones add.
+            let keep = if pc == 0 { beta } else { F::one() };
             for ic in (0..m).step_by(MC) {
                 let mc = MC.min(m - ic);
-                pack_a(a, ic, mc, pc, kc, mr, &mut packing.a);
-                for (sj, j0) in (jc..jc + nc).step_by(nr).enumerate() {
-                    let w = nr.min(jc + nc - j0);
-                    let b_strip = &packing.b[sj * kc * nr..(sj + 1) * kc * nr];
-                    for (si, i0) in (ic..ic + mc).step_by(mr).enumerate() {
-                        let h = mr.min(ic + mc - i0);
-                        let a_strip = &packing.a[si * kc * mr..(si + 1) * kc * mr];
-                        (kernel.run)(kc, a_strip, b_strip, &mut packing.acc);
-                        // The first depth block applies β, later ones add.
-                        let keep = if pc == 0 { beta } else { F::one() };
-                        write_block(c, &packing.acc, nr, (i0, h), (j0, w), keep);
+                pack_a(a, ic, mc, pc, kc, mr, packed_a);
+                for (si, i0) in (ic..ic + mc).step_by(mr).enumerate() {
+                    let h = mr.min(ic + mc - i0);
+                    let a_strip = &packed_a[si * kc * mr..(si + 1) * kc * mr];
+                    for (sj, j0) in (jc..jc + nc).step_by(nr).enumerate() {
+                        let w = nr.min(jc + nc - j0);
+                        let b_strip = &packed_b[sj * kc * nr..(sj + 1) * kc * nr];
+                        let whole = h == mr && w == nr && cs == 1 && rs > 0;
+                        if whole && (keep == F::zero() || keep == F::one()) {
+                            // Straight into C: the tile is inside the view (i0 + mr ≤ m,
+                            // j0 + nr ≤ n), its rows are contiguous, and this thread owns C.
+                            let tile = Tile {
+                                // SAFETY: (i0, j0) lies inside the view, as just said.
+                                ptr: unsafe {
+                                    c.as_mut_ptr().offset(i0 as isize * rs + j0 as isize)
+                                },
+                                row_stride: rs as usize,
+                                overwrite: keep == F::zero(),
+                            };
+                            // SAFETY: the tile's rows are inside the view we borrow mutably.
+                            unsafe { (kernel.run)(kc, a_strip, b_strip, tile) };
+                        } else {
+                            let tile = Tile {
+                                ptr: acc.as_mut_ptr(),
+                                row_stride: nr,
+                                overwrite: true,
+                            };
+                            // SAFETY: `acc` holds mr·nr elements and is borrowed mutably here.
+                            unsafe { (kernel.run)(kc, a_strip, b_strip, tile) };
+                            write_block(c, acc, nr, (i0, h), (j0, w), keep);
+                        }
                     }
                 }
             }
@@ -255,10 +304,17 @@ fn copy_short<F: Float>(dst: &mut [F], src: &[F]) {
     }
 }
 
-fn grow<F: Float>(buffer: &mut Vec<F>, len: usize) {
-    if buffer.len() < len {
-        buffer.resize(len, F::zero());
+/// `len` elements of `buffer` starting on a 64-byte boundary (the buffer grows as needed).
+///
+/// The micro-kernels load packed strips a cache line at a time; a vector load that straddles
+/// two lines costs two, and measured, an unaligned packed B halved the kernel's speed.
+fn aligned<F: Float>(buffer: &mut Vec<F>, len: usize) -> &mut [F] {
+    let slack = 64 / std::mem::size_of::<F>();
+    if buffer.len() < len + slack {
+        buffer.resize(len + slack, F::zero());
     }
+    let skip = buffer.as_ptr().align_offset(64).min(slack);
+    &mut buffer[skip..skip + len]
 }
 
 #[inline(always)]
@@ -271,42 +327,86 @@ fn pack_b<F: Float>(
     nr: usize,
     out: &mut [F],
 ) {
+    let (rs, cs) = (b.strides()[0], b.strides()[1]);
+    if cs == 1 && kc > 0 {
+        // Rows contiguous: sixteen rows at a time across every strip, so that each source row
+        // is read front to back (which the prefetcher follows) rather than one strip's few
+        // elements from each of kc rows in turn (a new page every read for 1024-wide rows).
+        for p0 in (0..kc).step_by(16) {
+            let rows: [&[F]; 16] = std::array::from_fn(|i| {
+                if p0 + i < kc {
+                    b.row(pc + p0 + i)
+                        .to_slice()
+                        .expect("a row of unit column stride is contiguous")
+                } else {
+                    &[]
+                }
+            });
+            for (s, j0) in (jc..jc + nc).step_by(nr).enumerate() {
+                let w = nr.min(jc + nc - j0);
+                let strip = &mut out[s * kc * nr..(s + 1) * kc * nr];
+                for (p, row) in (p0..kc).zip(&rows) {
+                    let dst = &mut strip[p * nr..(p + 1) * nr];
+                    copy_short(&mut dst[..w], &row[j0..j0 + w]);
+                    dst[w..].fill(F::zero());
+                }
+            }
+        }
+        return;
+    }
+    let transpose = rs == 1 && cs > 0 && nr.is_multiple_of(16) && simd::can_transpose::<F>();
     for (s, j0) in (jc..jc + nc).step_by(nr).enumerate() {
         let w = nr.min(jc + nc - j0);
         let strip = &mut out[s * kc * nr..(s + 1) * kc * nr];
         let block = b.slice(ndarray::s![pc..pc + kc, j0..j0 + w]);
-        if b.strides()[1] == 1 {
-            // Rows contiguous: one copy per depth step.
-            for (dst, row) in strip.chunks_exact_mut(nr).zip(block.rows()) {
-                match row.as_slice() {
-                    Some(src) => copy_short(&mut dst[..w], src),
-                    None => dst[..w].iter_mut().zip(row).for_each(|(d, &v)| *d = v),
-                }
-                dst[w..].fill(F::zero());
+        if transpose {
+            // Columns contiguous: 16 × 16 blocks transposed in registers, each column read
+            // a cache line at a time.
+            if w < nr {
+                strip.fill(F::zero());
             }
-        } else {
-            // Read the w columns side by side, so the strip is written in order.
-            let cols: [Option<&[F]>; MAX_NR] = std::array::from_fn(|c| {
-                if c < w {
-                    block.column(c).to_slice()
-                } else {
-                    None
+            let base = block.as_ptr();
+            for c0 in (0..w).step_by(16) {
+                for p0 in (0..kc).step_by(16) {
+                    // SAFETY: can_transpose holds; columns c0 .. c0 + rows of the block are
+                    // readable for kc − p0 ≥ cols elements from row p0 (unit row stride);
+                    // output rows p0 .. p0 + cols of the strip hold nr ≥ c0 + 16 elements.
+                    unsafe {
+                        simd::transpose16(
+                            base.add(c0 * cs as usize + p0),
+                            cs as usize,
+                            16.min(w - c0),
+                            16.min(kc - p0),
+                            strip.as_mut_ptr().add(p0 * nr + c0),
+                            nr,
+                            16,
+                        )
+                    };
                 }
-            });
-            let contiguous = cols[..w].iter().all(Option::is_some);
-            let cols: [&[F]; MAX_NR] = std::array::from_fn(|c| cols[c].unwrap_or(&[]));
-            for (p, dst) in strip.chunks_exact_mut(nr).enumerate() {
-                if contiguous {
-                    for (d, col) in dst[..w].iter_mut().zip(&cols) {
-                        *d = col[p];
-                    }
-                } else {
-                    for (c, d) in dst[..w].iter_mut().enumerate() {
-                        *d = block[[p, c]];
-                    }
-                }
-                dst[w..].fill(F::zero());
             }
+            continue;
+        }
+        // Read the w columns side by side, so the strip is written in order.
+        let cols: [Option<&[F]>; MAX_NR] = std::array::from_fn(|c| {
+            if c < w {
+                block.column(c).to_slice()
+            } else {
+                None
+            }
+        });
+        let contiguous = cols[..w].iter().all(Option::is_some);
+        let cols: [&[F]; MAX_NR] = std::array::from_fn(|c| cols[c].unwrap_or(&[]));
+        for (p, dst) in strip.chunks_exact_mut(nr).enumerate() {
+            if contiguous {
+                for (d, col) in dst[..w].iter_mut().zip(&cols) {
+                    *d = col[p];
+                }
+            } else {
+                for (c, d) in dst[..w].iter_mut().enumerate() {
+                    *d = block[[p, c]];
+                }
+            }
+            dst[w..].fill(F::zero());
         }
     }
 }
@@ -322,6 +422,8 @@ fn pack_a<F: Float>(
     mr: usize,
     out: &mut [F],
 ) {
+    let transpose =
+        a.strides()[1] == 1 && a.strides()[0] > 0 && mr <= 16 && simd::can_transpose::<F>();
     for (s, i0) in (ic..ic + mc).step_by(mr).enumerate() {
         let h = mr.min(ic + mc - i0);
         let strip = &mut out[s * kc * mr..(s + 1) * kc * mr];
@@ -334,6 +436,26 @@ fn pack_a<F: Float>(
                     None => dst[..h].iter_mut().zip(col).for_each(|(d, &v)| *d = v),
                 }
                 dst[h..].fill(F::zero());
+            }
+        } else if transpose {
+            // Rows contiguous: 16 × 16 blocks transposed in registers (rows h .. mr come out
+            // as the zero padding).
+            let (base, lda) = (block.as_ptr(), a.strides()[0] as usize);
+            for p0 in (0..kc).step_by(16) {
+                // SAFETY: can_transpose holds; rows i0 .. i0 + h are readable for kc − p0 ≥
+                // cols elements from column p0 (unit column stride); output rows p0 .. p0 +
+                // cols of the strip hold mr elements each.
+                unsafe {
+                    simd::transpose16(
+                        base.add(p0),
+                        lda,
+                        h,
+                        16.min(kc - p0),
+                        strip.as_mut_ptr().add(p0 * mr),
+                        mr,
+                        mr,
+                    )
+                };
             }
         } else {
             // Rows contiguous: read the h rows side by side, so the strip is written in order.
@@ -398,20 +520,129 @@ pub(crate) mod simd {
         super::portable()
     }
 
+    /// Whether [`transpose16`] can run here: `F` is `f32` and the CPU has AVX-512F.
+    pub(crate) fn can_transpose<F: crate::Float>() -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            std::any::TypeId::of::<F>() == std::any::TypeId::of::<f32>()
+                && std::arch::is_x86_feature_detected!("avx512f")
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        false
+    }
+
+    /// Transposes one block of up to 16 × 16: `dst[q·dst_stride + i] = src[i·src_stride + q]`
+    /// for rows `i < rows` and columns `q < cols`, with rows `rows..16` taken as zeros, and only
+    /// the first `out_len` elements of each output row written. Packing with it reads whole
+    /// cache lines of each source row instead of one element per row at a time.
+    ///
+    /// # Safety
+    /// [`can_transpose::<F>()`](can_transpose) must hold; `src` must be readable for `cols`
+    /// elements from each of the `rows` row starts; `dst` writable for `out_len` elements at
+    /// each of the `cols` output row starts; `rows, cols, out_len ≤ 16`.
+    pub(crate) unsafe fn transpose16<F: crate::Float>(
+        src: *const F,
+        src_stride: usize,
+        rows: usize,
+        cols: usize,
+        dst: *mut F,
+        dst_stride: usize,
+        out_len: usize,
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: F is f32 (can_transpose), the rest is the caller's promise.
+        unsafe {
+            x86::transpose16(
+                src.cast(),
+                src_stride,
+                rows,
+                cols,
+                dst.cast(),
+                dst_stride,
+                out_len,
+            )
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        unreachable!("can_transpose is false off x86_64")
+    }
+
     #[cfg(target_arch = "x86_64")]
     mod x86 {
         use std::arch::x86_64::*;
 
+        use super::super::Tile;
+
+        /// See [`super::transpose16`].
+        #[target_feature(enable = "avx512f")]
+        pub(super) unsafe fn transpose16(
+            src: *const f32,
+            src_stride: usize,
+            rows: usize,
+            cols: usize,
+            dst: *mut f32,
+            dst_stride: usize,
+            out_len: usize,
+        ) {
+            let load_mask: __mmask16 = ((1u32 << cols) - 1) as __mmask16;
+            let store_mask: __mmask16 = ((1u32 << out_len) - 1) as __mmask16;
+            let mut r = [_mm512_setzero_ps(); 16];
+            for (i, row) in r.iter_mut().enumerate().take(rows) {
+                // SAFETY: row i < rows is readable for `cols` elements (caller).
+                *row = unsafe { _mm512_maskz_loadu_ps(load_mask, src.add(i * src_stride)) };
+            }
+            // Pairs of rows interleaved, then quads, within each 128-bit lane: u[4k + j] holds
+            // in lane L column 4L + j of rows 4k .. 4k + 4.
+            let mut t = [_mm512_setzero_ps(); 16];
+            for m in 0..8 {
+                t[2 * m] = _mm512_unpacklo_ps(r[2 * m], r[2 * m + 1]);
+                t[2 * m + 1] = _mm512_unpackhi_ps(r[2 * m], r[2 * m + 1]);
+            }
+            let mut u = [_mm512_setzero_ps(); 16];
+            for k in 0..4 {
+                let t = &t[4 * k..4 * k + 4];
+                u[4 * k] = _mm512_shuffle_ps::<0x44>(t[0], t[2]);
+                u[4 * k + 1] = _mm512_shuffle_ps::<0xEE>(t[0], t[2]);
+                u[4 * k + 2] = _mm512_shuffle_ps::<0x44>(t[1], t[3]);
+                u[4 * k + 3] = _mm512_shuffle_ps::<0xEE>(t[1], t[3]);
+            }
+            // Then gather the four lanes of each column across the quads.
+            for j in 0..4 {
+                let v = _mm512_shuffle_f32x4::<0x88>(u[j], u[4 + j]);
+                let w = _mm512_shuffle_f32x4::<0xDD>(u[j], u[4 + j]);
+                let v2 = _mm512_shuffle_f32x4::<0x88>(u[8 + j], u[12 + j]);
+                let w2 = _mm512_shuffle_f32x4::<0xDD>(u[8 + j], u[12 + j]);
+                let columns = [
+                    _mm512_shuffle_f32x4::<0x88>(v, v2),
+                    _mm512_shuffle_f32x4::<0x88>(w, w2),
+                    _mm512_shuffle_f32x4::<0xDD>(v, v2),
+                    _mm512_shuffle_f32x4::<0xDD>(w, w2),
+                ];
+                for (lane, column) in columns.into_iter().enumerate() {
+                    let q = 4 * lane + j;
+                    if q < cols {
+                        // SAFETY: output row q < cols is writable for out_len elements.
+                        unsafe {
+                            _mm512_mask_storeu_ps(dst.add(q * dst_stride), store_mask, column)
+                        };
+                    }
+                }
+            }
+        }
+
         /// 14 × 32 block of C in 28 zmm registers.
-        pub(super) fn avx512(kc: usize, a: &[f32], b: &[f32], acc: &mut [f32]) {
-            assert!(a.len() >= kc * 14 && b.len() >= kc * 32 && acc.len() >= 14 * 32);
+        ///
+        /// # Safety
+        /// As [`MicroKernel::run`](super::super::MicroKernel::run).
+        pub(super) unsafe fn avx512(kc: usize, a: &[f32], b: &[f32], tile: Tile<f32>) {
+            assert!(a.len() >= kc * 14 && b.len() >= kc * 32);
             // SAFETY: this kernel is only handed out by `f32_kernel` after detecting AVX-512F,
-            // and the assertion above keeps every load and store in bounds.
-            unsafe { avx512_inner(kc, a, b, acc) }
+            // the assertion above keeps the packed reads in bounds, and the caller vouches for
+            // the tile.
+            unsafe { avx512_inner(kc, a, b, tile) }
         }
 
         #[target_feature(enable = "avx512f")]
-        unsafe fn avx512_inner(kc: usize, a: &[f32], b: &[f32], acc: &mut [f32]) {
+        unsafe fn avx512_inner(kc: usize, a: &[f32], b: &[f32], tile: Tile<f32>) {
             let mut sums = [[_mm512_setzero_ps(); 2]; 14];
             let (a, b) = (a.as_ptr(), b.as_ptr());
             for p in 0..kc {
@@ -429,23 +660,33 @@ pub(crate) mod simd {
                 }
             }
             for (r, sum) in sums.iter().enumerate() {
-                // SAFETY: r·32 + 31 < 14·32 ≤ acc.len().
+                // SAFETY: row r < 14 of the tile holds 32 elements we may read and write.
                 unsafe {
-                    _mm512_storeu_ps(acc.as_mut_ptr().add(r * 32), sum[0]);
-                    _mm512_storeu_ps(acc.as_mut_ptr().add(r * 32 + 16), sum[1]);
+                    let row = tile.ptr.add(r * tile.row_stride);
+                    let (mut s0, mut s1) = (sum[0], sum[1]);
+                    if !tile.overwrite {
+                        s0 = _mm512_add_ps(_mm512_loadu_ps(row), s0);
+                        s1 = _mm512_add_ps(_mm512_loadu_ps(row.add(16)), s1);
+                    }
+                    _mm512_storeu_ps(row, s0);
+                    _mm512_storeu_ps(row.add(16), s1);
                 }
             }
         }
 
         /// 6 × 16 block of C in 12 ymm registers.
-        pub(super) fn avx2(kc: usize, a: &[f32], b: &[f32], acc: &mut [f32]) {
-            assert!(a.len() >= kc * 6 && b.len() >= kc * 16 && acc.len() >= 6 * 16);
-            // SAFETY: only handed out after detecting AVX2 and FMA; bounds asserted above.
-            unsafe { avx2_inner(kc, a, b, acc) }
+        ///
+        /// # Safety
+        /// As [`MicroKernel::run`](super::super::MicroKernel::run).
+        pub(super) unsafe fn avx2(kc: usize, a: &[f32], b: &[f32], tile: Tile<f32>) {
+            assert!(a.len() >= kc * 6 && b.len() >= kc * 16);
+            // SAFETY: only handed out after detecting AVX2 and FMA; packed reads bounded by the
+            // assertion; the caller vouches for the tile.
+            unsafe { avx2_inner(kc, a, b, tile) }
         }
 
         #[target_feature(enable = "avx2,fma")]
-        unsafe fn avx2_inner(kc: usize, a: &[f32], b: &[f32], acc: &mut [f32]) {
+        unsafe fn avx2_inner(kc: usize, a: &[f32], b: &[f32], tile: Tile<f32>) {
             let mut sums = [[_mm256_setzero_ps(); 2]; 6];
             let (a, b) = (a.as_ptr(), b.as_ptr());
             for p in 0..kc {
@@ -462,10 +703,16 @@ pub(crate) mod simd {
                 }
             }
             for (r, sum) in sums.iter().enumerate() {
-                // SAFETY: r·16 + 15 < 6·16 ≤ acc.len().
+                // SAFETY: row r < 6 of the tile holds 16 elements we may read and write.
                 unsafe {
-                    _mm256_storeu_ps(acc.as_mut_ptr().add(r * 16), sum[0]);
-                    _mm256_storeu_ps(acc.as_mut_ptr().add(r * 16 + 8), sum[1]);
+                    let row = tile.ptr.add(r * tile.row_stride);
+                    let (mut s0, mut s1) = (sum[0], sum[1]);
+                    if !tile.overwrite {
+                        s0 = _mm256_add_ps(_mm256_loadu_ps(row), s0);
+                        s1 = _mm256_add_ps(_mm256_loadu_ps(row.add(8)), s1);
+                    }
+                    _mm256_storeu_ps(row, s0);
+                    _mm256_storeu_ps(row.add(8), s1);
                 }
             }
         }
@@ -494,6 +741,7 @@ mod tests {
             (15, 33, 31),
             (70, 300, 200),
             (200, 20, 1100),
+            (30, 600, 50),
         ] {
             for (fa, fb, fc) in [
                 (false, false, false),

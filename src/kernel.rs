@@ -251,14 +251,14 @@ pub(crate) fn max_abs<F: Float>(v: &[F]) -> f64 {
 
 /// `Some` when `F` is `T` itself: the same slice, typed as what it is (to reach the kernels
 /// written for `f32` or `f64` from generic code).
-fn as_type<F: Float, T: 'static>(s: &[F]) -> Option<&[T]> {
+pub(crate) fn as_type<F: Float, T: 'static>(s: &[F]) -> Option<&[T]> {
     // SAFETY: F is T itself, so the cast changes nothing but the type's name.
     (std::any::TypeId::of::<F>() == std::any::TypeId::of::<T>())
         .then(|| unsafe { std::slice::from_raw_parts(s.as_ptr().cast(), s.len()) })
 }
 
 /// [`as_type`] for a mutable slice.
-fn as_type_mut<F: Float, T: 'static>(s: &mut [F]) -> Option<&mut [T]> {
+pub(crate) fn as_type_mut<F: Float, T: 'static>(s: &mut [F]) -> Option<&mut [T]> {
     // SAFETY: as in `as_type`.
     (std::any::TypeId::of::<F>() == std::any::TypeId::of::<T>())
         .then(|| unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr().cast(), s.len()) })
