@@ -7,6 +7,8 @@
 
 use ndarray::{ArrayView2, ArrayViewMut2, Axis, Zip};
 
+use crate::kernel;
+
 use crate::Float;
 
 /// An activation function σ.
@@ -154,9 +156,27 @@ impl Activation {
                         a.mapv_inplace(|v| v * inv);
                     });
             }
-            _ => Zip::from(&mut activations)
-                .and(&weighted_inputs)
-                .for_each(|a, &z| *a = self.apply_scalar(z)),
+            _ => match (
+                weighted_inputs.as_slice(),
+                activations.as_slice_mut(),
+                *self,
+            ) {
+                // Contiguous batches (the network's own buffers): one vectorised pass with the
+                // choice of function made once, outside the loop.
+                (Some(z), Some(a), Activation::Relu) => {
+                    kernel::map_into(z, a, |z| Activation::Relu.apply_scalar(z))
+                }
+                (Some(z), Some(a), Activation::LeakyRelu { slope }) => {
+                    let leaky = Activation::LeakyRelu { slope };
+                    kernel::map_into(z, a, |z| leaky.apply_scalar(z))
+                }
+                (Some(z), Some(a), Activation::Sigmoid) => {
+                    kernel::map_into(z, a, Activation::sigmoid)
+                }
+                _ => Zip::from(&mut activations)
+                    .and(&weighted_inputs)
+                    .for_each(|a, &z| *a = self.apply_scalar(z)),
+            },
         }
     }
 
@@ -202,10 +222,27 @@ impl Activation {
                             .for_each(|g, &a| *g = a * (*g - dot));
                     });
             }
-            _ => Zip::from(&mut sensitivities)
-                .and(&weighted_inputs)
-                .and(&activations)
-                .for_each(|s, &z, &a| *s *= self.derivative_scalar(z, a)),
+            _ => match (
+                sensitivities.as_slice_mut(),
+                weighted_inputs.as_slice(),
+                activations.as_slice(),
+                *self,
+            ) {
+                (Some(s), Some(z), Some(a), Activation::Relu) => {
+                    kernel::scale_by(s, z, a, |z, a| Activation::Relu.derivative_scalar(z, a))
+                }
+                (Some(s), Some(z), Some(a), Activation::LeakyRelu { slope }) => {
+                    let leaky = Activation::LeakyRelu { slope };
+                    kernel::scale_by(s, z, a, |z, a| leaky.derivative_scalar(z, a))
+                }
+                (Some(s), Some(z), Some(a), Activation::Sigmoid) => {
+                    kernel::scale_by(s, z, a, |z, a| Activation::Sigmoid.derivative_scalar(z, a))
+                }
+                _ => Zip::from(&mut sensitivities)
+                    .and(&weighted_inputs)
+                    .and(&activations)
+                    .for_each(|s, &z, &a| *s *= self.derivative_scalar(z, a)),
+            },
         }
     }
 }
@@ -218,6 +255,9 @@ pub(crate) fn column_sums_into<F: Float>(
 ) {
     if !accumulate {
         out.fill(F::zero());
+    }
+    if let (Some(v), Some(o)) = (values.as_slice(), out.as_slice_mut()) {
+        return kernel::add_rows_to(v, o);
     }
     for row in values.axis_iter(Axis(0)) {
         Zip::from(&mut out).and(&row).for_each(|o, &v| *o += v);

@@ -96,14 +96,14 @@ pub struct Packing<F> {
     columns: Vec<Packing<F>>,
 }
 
-/// Columns of C per task of a parallel product (a multiple of every kernel's `nr`).
-const PARALLEL_COLUMNS: usize = 128;
+/// The narrowest column block a parallel product hands to one task.
+const MIN_PARALLEL_COLUMNS: usize = 64;
 
-/// `c ← a·b + β·c`, split over blocks of 128 columns of C run in parallel by rayon when
-/// `packing.parallel` is set. Every element of C is computed by the same operations in the
-/// same order either way (one task owns each column block, and the depth blocking does not
-/// depend on the split), so the result is bit-identical to the sequential product for any
-/// number of threads.
+/// `c ← a·b + β·c`, split over as many column blocks of C as rayon has threads (each at least
+/// 64 columns wide, a multiple of the kernel's `nr`) when `packing.parallel` is set. Every
+/// element of C is computed by the same operations in the same order however C is split (the
+/// depth blocking depends on k alone, and edge tiles run the same kernel), so the result is
+/// bit-identical to the sequential product for any number of threads.
 pub(crate) fn product<F: Float>(
     a: &ArrayView2<'_, F>,
     b: &ArrayView2<'_, F>,
@@ -112,21 +112,22 @@ pub(crate) fn product<F: Float>(
     packing: &mut Packing<F>,
 ) {
     use rayon::prelude::*;
-    let blocks = b.ncols().div_ceil(PARALLEL_COLUMNS);
-    if !packing.parallel || blocks < 2 {
+    let n = b.ncols();
+    let parts = rayon::current_num_threads().min(n / MIN_PARALLEL_COLUMNS);
+    if !packing.parallel || parts < 2 {
         return gemm(a, b, beta, c, packing);
     }
+    // One contiguous block per thread: each task packs A once, not once per narrow block.
+    let width = n.div_ceil(parts).next_multiple_of(F::micro_kernel().nr);
+    let blocks = n.div_ceil(width);
     if packing.columns.len() < blocks {
         packing.columns.resize_with(blocks, Packing::default);
     }
     packing.columns[..blocks]
         .par_iter_mut()
+        .zip(b.axis_chunks_iter(ndarray::Axis(1), width).into_par_iter())
         .zip(
-            b.axis_chunks_iter(ndarray::Axis(1), PARALLEL_COLUMNS)
-                .into_par_iter(),
-        )
-        .zip(
-            c.axis_chunks_iter_mut(ndarray::Axis(1), PARALLEL_COLUMNS)
+            c.axis_chunks_iter_mut(ndarray::Axis(1), width)
                 .into_par_iter(),
         )
         .for_each(|((packing, b), mut c)| gemm(a, &b, beta, &mut c, packing));

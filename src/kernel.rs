@@ -652,6 +652,81 @@ pub(crate) fn sgd<F: Float>(weights: &mut [F], grads: &[F], lr: F, decay: F) {
     }
 }
 
+/// `dst[i] = f(src[i])`: an element-wise activation over a whole batch.
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
+pub(crate) fn map_into<F: Float, M: Fn(F) -> F>(src: &[F], dst: &mut [F], f: M) {
+    debug_assert_eq!(src.len(), dst.len());
+    for (d, &v) in dst.iter_mut().zip(src) {
+        *d = f(v);
+    }
+}
+
+/// `s[i] ← s[i]·f(z[i], a[i])`: ∂L/∂A times σ′, equation (B2)'s second half.
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
+pub(crate) fn scale_by<F: Float, M: Fn(F, F) -> F>(s: &mut [F], z: &[F], a: &[F], f: M) {
+    debug_assert!(s.len() == z.len() && s.len() == a.len());
+    for ((s, &z), &a) in s.iter_mut().zip(z).zip(a) {
+        *s *= f(z, a);
+    }
+}
+
+/// Adds `row` to every row of the row-major `values` (`values.len()` a multiple of its length):
+/// the bias of (F), `Z = X·Wᵀ + b`.
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
+pub(crate) fn add_to_rows<F: Float>(values: &mut [F], row: &[F]) {
+    for chunk in values.chunks_exact_mut(row.len()) {
+        for (v, &b) in chunk.iter_mut().zip(row) {
+            *v += b;
+        }
+    }
+}
+
+/// Adds every row of the row-major `values` to `sums`, first row first: the column sums of
+/// (B4), ∂L/∂b = Σ over the batch of Δ.
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
+pub(crate) fn add_rows_to<F: Float>(values: &[F], sums: &mut [F]) {
+    for chunk in values.chunks_exact(sums.len()) {
+        for (s, &v) in sums.iter_mut().zip(chunk) {
+            *s += v;
+        }
+    }
+}
+
+/// `out ← (first or out) + add, then × factor`, element by element and in that order (each
+/// part optional): the shards' gradients summed and averaged in one pass instead of a copy,
+/// an addition per shard and a scaling, with the same operations in the same order.
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
+pub(crate) fn combine<F: Float>(
+    out: &mut [F],
+    first: Option<&[F]>,
+    add: Option<&[F]>,
+    factor: Option<F>,
+) {
+    let scale = |v: F| factor.map_or(v, |k| v * k);
+    match (first, add) {
+        (Some(a), Some(b)) => {
+            for ((o, &a), &b) in out.iter_mut().zip(a).zip(b) {
+                *o = scale(a + b);
+            }
+        }
+        (Some(a), None) => {
+            for (o, &a) in out.iter_mut().zip(a) {
+                *o = scale(a);
+            }
+        }
+        (None, Some(b)) => {
+            for (o, &b) in out.iter_mut().zip(b) {
+                *o = scale(*o + b);
+            }
+        }
+        (None, None) => {
+            for o in out.iter_mut() {
+                *o = scale(*o);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -136,7 +136,10 @@ impl<F: Float> Dense<F> {
                     &mut weighted_inputs,
                     packing,
                 );
-                weighted_inputs += &self.biases;
+                match (weighted_inputs.as_slice_mut(), self.biases.as_slice()) {
+                    (Some(z), Some(b)) => kernel::add_to_rows(z, b),
+                    _ => weighted_inputs += &self.biases,
+                }
             }
         }
         self.activation.forward(weighted_inputs.view(), activations);
@@ -277,6 +280,49 @@ impl<F: Float> LayerGradients<F> {
     pub fn assign(&mut self, other: &LayerGradients<F>) {
         self.weights.assign(&other.weights);
         self.biases.assign(&other.biases);
+    }
+
+    /// `self ← (first or self) + add, then × factor`, element by element, the same operations
+    /// in the same order as [`assign`](Self::assign), [`add_assign`](Self::add_assign) and
+    /// [`scale`](Self::scale) one after the other, in one pass.
+    pub(crate) fn combine(
+        &mut self,
+        first: Option<&LayerGradients<F>>,
+        add: Option<&LayerGradients<F>>,
+        factor: Option<F>,
+    ) {
+        let same_layout = |g: &LayerGradients<F>| {
+            g.weights.strides() == self.weights.strides()
+                && g.weights.as_slice_memory_order().is_some()
+        };
+        let fused = self.weights.as_slice_memory_order().is_some()
+            && first.is_none_or(same_layout)
+            && add.is_none_or(same_layout);
+        if !fused {
+            if let Some(first) = first {
+                self.assign(first);
+            }
+            if let Some(add) = add {
+                self.add_assign(add);
+            }
+            if let Some(factor) = factor {
+                self.scale(factor);
+            }
+            return;
+        }
+        fn weights<F: Float>(g: &LayerGradients<F>) -> Option<&[F]> {
+            g.weights.as_slice_memory_order()
+        }
+        fn biases<F: Float>(g: &LayerGradients<F>) -> Option<&[F]> {
+            g.biases.as_slice()
+        }
+        if let (Some(w), Some(b)) = (
+            self.weights.as_slice_memory_order_mut(),
+            self.biases.as_slice_mut(),
+        ) {
+            kernel::combine(w, first.and_then(weights), add.and_then(weights), factor);
+            kernel::combine(b, first.and_then(biases), add.and_then(biases), factor);
+        }
     }
 
     /// Whether every gradient is finite.

@@ -726,6 +726,22 @@ impl<F: Float> Gradients<F> {
         }
     }
 
+    /// [`LayerGradients::combine`] for every layer.
+    pub(crate) fn combine(
+        &mut self,
+        first: Option<&Gradients<F>>,
+        add: Option<&Gradients<F>>,
+        factor: Option<F>,
+    ) {
+        for (l, g) in self.layers.iter_mut().enumerate() {
+            g.combine(
+                first.map(|f| &f.layers[l]),
+                add.map(|a| &a.layers[l]),
+                factor,
+            );
+        }
+    }
+
     /// Copies `other` into `self`.
     pub fn assign(&mut self, other: &Gradients<F>) {
         for (a, b) in self.layers.iter_mut().zip(&other.layers) {

@@ -571,13 +571,20 @@ impl<F: Float> Trainer<F> {
         let total = if rest.is_empty() && rows == 1 {
             &first[0].gradients
         } else {
-            self.total.assign(&first[0].gradients);
-            for shard in rest {
-                self.total.add_assign(&shard.gradients);
+            // total = (g₀ + g₁ + …)·(1/rows), one pass per shard after the first two.
+            let factor = (rows > 1).then(|| F::one() / F::of(rows as f64));
+            let last = rest.len();
+            self.total.combine(
+                Some(&first[0].gradients),
+                rest.first().map(|s| &s.gradients),
+                if last <= 1 { factor } else { None },
+            );
+            for (i, shard) in rest.iter().enumerate() {
+                if i > 0 {
+                    let factor = if i + 1 == last { factor } else { None };
+                    self.total.combine(None, Some(&shard.gradients), factor);
+                }
                 loss += shard.loss;
-            }
-            if rows > 1 {
-                self.total.scale(F::one() / F::of(rows as f64));
             }
             &self.total
         };
