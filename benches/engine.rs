@@ -4,7 +4,7 @@
 //!
 //! - `train_step`: one [`Trainer::step`] on one minibatch, for the benchmark configurations of
 //!   `examples/throughput.rs`: `small` (784-128-10 ReLU, softmax cross-entropy, SGD 0.1, batch
-//!   64, shards of 32), `wide` (784-1024-1024-10, SGD 0.05, batch 256, one shard of 256 (parallel products)) and
+//!   64, one shard of 64 (parallel products)), `wide` (784-1024-1024-10, SGD 0.05, batch 256, one shard of 256 (parallel products)) and
 //!   `lernmi` (784-15-10 sigmoid, squared error, SGD 0.1, batch 1). `threads=1` runs on the
 //!   calling thread; `threads=all` uses rayon's global pool (every core).
 //! - `graph_vs_engine`: learning one sample on 784-15-10, Lernmi's object graph
@@ -66,7 +66,7 @@ const SMALL: Config = Config {
     sizes: &[784, 128, 10],
     learning_rate: 0.1,
     batch: 64,
-    shard: 32,
+    shard: 64,
 };
 const WIDE: Config = Config {
     name: "wide",

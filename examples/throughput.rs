@@ -41,7 +41,7 @@ struct Args {
     /// Seed.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Rows per parallel shard (default: 32 small, 256 wide, 1 lernmi). Results depend on it,
+    /// Rows per parallel shard (default: 64 small, 256 wide, 1 lernmi). Results depend on it,
     /// never on --threads.
     #[arg(long)]
     shard: Option<usize>,
@@ -66,7 +66,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     )?;
     let name = format!("{:?}", args.config).to_lowercase();
     let (sizes, builder_lr_batch_shard): (&[usize], (f64, usize, usize)) = match args.config {
-        Config::Small => (&[784, 128, 10], (0.1, 64, 32)),
+        Config::Small => (&[784, 128, 10], (0.1, 64, 64)),
         Config::Wide => (&[784, 1024, 1024, 10], (0.05, 256, 256)),
         Config::Lernmi => (&[784, 15, 10], (0.1, 1, 1)),
     };

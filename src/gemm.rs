@@ -330,30 +330,13 @@ fn pack_b<F: Float>(
 ) {
     let (rs, cs) = (b.strides()[0], b.strides()[1]);
     if cs == 1 && kc > 0 {
-        // Rows contiguous: sixteen rows at a time across every strip, so that each source row
-        // is read front to back (which the prefetcher follows) rather than one strip's few
-        // elements from each of kc rows in turn (a new page every read for 1024-wide rows).
-        for p0 in (0..kc).step_by(16) {
-            let rows: [&[F]; 16] = std::array::from_fn(|i| {
-                if p0 + i < kc {
-                    b.row(pc + p0 + i)
-                        .to_slice()
-                        .expect("a row of unit column stride is contiguous")
-                } else {
-                    &[]
-                }
-            });
-            for (s, j0) in (jc..jc + nc).step_by(nr).enumerate() {
-                let w = nr.min(jc + nc - j0);
-                let strip = &mut out[s * kc * nr..(s + 1) * kc * nr];
-                for (p, row) in (p0..kc).zip(&rows) {
-                    let dst = &mut strip[p * nr..(p + 1) * nr];
-                    copy_short(&mut dst[..w], &row[j0..j0 + w]);
-                    dst[w..].fill(F::zero());
-                }
-            }
-        }
-        return;
+        // Rows contiguous: one copy per depth step and strip.
+        let row = |p: usize| {
+            b.row(pc + p)
+                .to_slice()
+                .expect("a row of unit column stride is contiguous")
+        };
+        return pack_lines(row, kc, jc, nc, nr, out);
     }
     let transpose = rs == 1 && cs > 0 && nr.is_multiple_of(16) && simd::can_transpose::<F>();
     for (s, j0) in (jc..jc + nc).step_by(nr).enumerate() {
@@ -412,6 +395,68 @@ fn pack_b<F: Float>(
     }
 }
 
+/// Packs from lines that run along the strips: strip `s` of `width` (zero-padded) gets, at
+/// depth step `p`, elements `from + s·width ..` of `line(p)`, for `p < kc`.
+///
+/// Sixteen lines at a time across every strip, so that each line is read front to back (which
+/// the hardware prefetcher follows) and, for long lines, the next sixteen are prefetched,
+/// rather than a few
+/// elements from each of kc lines in turn: lines 4 KiB apart put every read on a new page,
+/// and the copies waited on memory.
+#[inline(always)]
+fn pack_lines<'a, F: Float + 'a>(
+    line: impl Fn(usize) -> &'a [F],
+    kc: usize,
+    from: usize,
+    len: usize,
+    width: usize,
+    out: &mut [F],
+) {
+    // Short lines (a few strips) are back in cache before a prefetch would pay for itself.
+    let ahead = len >= 256;
+    for p0 in (0..kc).step_by(16) {
+        let lines: [&[F]; 16] =
+            std::array::from_fn(|i| if p0 + i < kc { line(p0 + i) } else { &[] });
+        let next: [&[F]; 16] = std::array::from_fn(|i| {
+            if ahead && p0 + 16 + i < kc {
+                line(p0 + 16 + i)
+            } else {
+                &[]
+            }
+        });
+        for (s, j0) in (from..from + len).step_by(width).enumerate() {
+            let w = width.min(from + len - j0);
+            let strip = &mut out[s * kc * width..(s + 1) * kc * width];
+            for (p, (line, next)) in (p0..kc).zip(lines.iter().zip(&next)) {
+                if let Some(ahead) = next.get(j0..j0 + w) {
+                    prefetch(ahead);
+                }
+                let dst = &mut strip[p * width..(p + 1) * width];
+                copy_short(&mut dst[..w], &line[j0..j0 + w]);
+                dst[w..].fill(F::zero());
+            }
+        }
+    }
+}
+
+/// Asks for the cache lines of `values` to be brought towards the core (into L2).
+#[inline(always)]
+fn prefetch<F>(values: &[F]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T1};
+        let bytes = std::mem::size_of_val(values);
+        let start = values.as_ptr().cast::<i8>();
+        for offset in (0..bytes).step_by(64) {
+            // SAFETY: a prefetch is only a hint and never faults; the address lies inside
+            // `values`.
+            unsafe { _mm_prefetch::<_MM_HINT_T1>(start.add(offset)) };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = values;
+}
+
 /// Packs `a[ic..ic+mc, pc..pc+kc]` as strips of `mr` rows, each `kc × mr`, zero-padded.
 #[inline(always)]
 fn pack_a<F: Float>(
@@ -423,22 +468,22 @@ fn pack_a<F: Float>(
     mr: usize,
     out: &mut [F],
 ) {
+    if a.strides()[0] == 1 && kc > 0 {
+        // Columns contiguous: one copy per depth step and strip.
+        let column = |p: usize| {
+            a.column(pc + p)
+                .to_slice()
+                .expect("a column of unit row stride is contiguous")
+        };
+        return pack_lines(column, kc, ic, mc, mr, out);
+    }
     let transpose =
         a.strides()[1] == 1 && a.strides()[0] > 0 && mr <= 16 && simd::can_transpose::<F>();
     for (s, i0) in (ic..ic + mc).step_by(mr).enumerate() {
         let h = mr.min(ic + mc - i0);
         let strip = &mut out[s * kc * mr..(s + 1) * kc * mr];
         let block = a.slice(ndarray::s![i0..i0 + h, pc..pc + kc]);
-        if a.strides()[0] == 1 {
-            // Columns contiguous: one copy per depth step.
-            for (dst, col) in strip.chunks_exact_mut(mr).zip(block.columns()) {
-                match col.as_slice() {
-                    Some(src) => copy_short(&mut dst[..h], src),
-                    None => dst[..h].iter_mut().zip(col).for_each(|(d, &v)| *d = v),
-                }
-                dst[h..].fill(F::zero());
-            }
-        } else if transpose {
+        if transpose {
             // Rows contiguous: 16 × 16 blocks transposed in registers (rows h .. mr come out
             // as the zero padding).
             let (base, lda) = (block.as_ptr(), a.strides()[0] as usize);
