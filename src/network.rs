@@ -548,14 +548,17 @@ impl<F: Float> Network<F> {
     }
 
     /// Forward and backward pass over one batch: **sets** `gradients` to the gradients of the
-    /// loss summed over the batch's samples (not averaged) and returns that summed loss.
-    /// Inputs and targets must already be checked and fit the workspace.
+    /// loss summed over the batch's samples (not averaged), times `scale` when given, and
+    /// returns that summed loss (never scaled). Scaling the output sensitivity Δ by 1/B before
+    /// the backward products gives the gradients of the mean loss without a pass over them
+    /// afterwards. Inputs and targets must already be checked and fit the workspace.
     pub(crate) fn summed_gradients(
         &self,
         inputs: ArrayView2<'_, F>,
         targets: ArrayView2<'_, F>,
         ws: &mut Workspace<F>,
         gradients: &mut Gradients<F>,
+        scale: Option<F>,
     ) -> f64 {
         let rows = self.forward_into(inputs, ws);
         let last = self.layers.len() - 1;
@@ -571,6 +574,11 @@ impl<F: Float> Network<F> {
             targets,
             ws.sensitivities[last].slice_mut(s![..rows, ..]),
         );
+        if let Some(k) = scale {
+            ws.sensitivities[last]
+                .slice_mut(s![..rows, ..])
+                .mapv_inplace(|d| d * k);
+        }
         for (l, layer) in self.layers.iter().enumerate().rev() {
             let (below, here) = ws.sensitivities.split_at_mut(l);
             let delta = here[0].slice(s![..rows, ..]);
@@ -618,7 +626,7 @@ impl<F: Float> Network<F> {
         let rows = inputs.nrows();
         let mut ws = self.workspace(rows);
         let mut gradients = self.zero_gradients();
-        let loss = self.summed_gradients(inputs, targets, &mut ws, &mut gradients);
+        let loss = self.summed_gradients(inputs, targets, &mut ws, &mut gradients, None);
         gradients.scale(F::one() / F::of(rows as f64));
         Ok((loss / rows as f64, gradients))
     }

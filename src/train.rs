@@ -2,9 +2,9 @@
 //! in a fixed order, so the trained weights are bit-identical whatever the thread count.
 //!
 //! A minibatch of B rows is cut into ⌈B / shard_size⌉ shards of `shard_size` rows (the last may
-//! be shorter). Each shard's summed gradients are computed on its own (in parallel when a pool
-//! with more than one thread is at hand), then added shard 0 + shard 1 + … in that order and
-//! divided by B. Shard boundaries depend only on the configuration, never on the thread count,
+//! be shorter). Each shard's gradients are computed on its own (in parallel when a pool with
+//! more than one thread is at hand) from output sensitivities already divided by B, then added
+//! shard 0 + shard 1 + … in that order. Shard boundaries depend only on the configuration, never on the thread count,
 //! and so does every floating-point operation.
 
 use std::time::Instant;
@@ -518,8 +518,12 @@ impl<F: Float> Trainer<F> {
         let x = self.batch_inputs.slice(s![..rows, ..]);
         let y = self.batch_targets.slice(s![..rows, ..]);
         let net: &Network<F> = network;
+        // Each shard's gradients come out already divided by the batch's rows, so their sum is
+        // the gradient of the mean loss.
+        let scale = (rows > 1).then(|| F::one() / F::of(rows as f64));
         let work = |(shard, (x, y)): (&mut Shard<F>, (ArrayView2<'_, F>, ArrayView2<'_, F>))| {
-            shard.loss = net.summed_gradients(x, y, &mut shard.workspace, &mut shard.gradients);
+            shard.loss =
+                net.summed_gradients(x, y, &mut shard.workspace, &mut shard.gradients, scale);
         };
         let shards = &mut self.shards[..n_shards];
         let threads = match (&self.pool, self.config.threads) {
@@ -540,7 +544,8 @@ impl<F: Float> Trainer<F> {
             let shard = &mut shards[0];
             shard.workspace.set_parallel_products(parallel);
             let mut one = || {
-                shard.loss = net.summed_gradients(x, y, &mut shard.workspace, &mut shard.gradients)
+                shard.loss =
+                    net.summed_gradients(x, y, &mut shard.workspace, &mut shard.gradients, scale)
             };
             match (&self.pool, parallel) {
                 (Some(pool), true) => pool.install(one),
@@ -565,25 +570,18 @@ impl<F: Float> Trainer<F> {
             self.pace
                 .record(parallel, started.elapsed().as_secs_f64() / rows as f64);
         }
-        // Add the shards in order, then average: the same operations for any thread count.
+        // Add the (already averaged) shards in order: the same operations for any thread count.
         let (first, rest) = shards.split_at(1);
         let mut loss = first[0].loss;
-        let total = if rest.is_empty() && rows == 1 {
+        let total = if rest.is_empty() {
             &first[0].gradients
         } else {
-            // total = (g₀ + g₁ + …)·(1/rows), one pass per shard after the first two.
-            let factor = (rows > 1).then(|| F::one() / F::of(rows as f64));
-            let last = rest.len();
-            self.total.combine(
-                Some(&first[0].gradients),
-                rest.first().map(|s| &s.gradients),
-                if last <= 1 { factor } else { None },
-            );
-            for (i, shard) in rest.iter().enumerate() {
-                if i > 0 {
-                    let factor = if i + 1 == last { factor } else { None };
-                    self.total.combine(None, Some(&shard.gradients), factor);
-                }
+            // total = g₀ + g₁ + …, in shard order.
+            self.total
+                .combine(Some(&first[0].gradients), Some(&rest[0].gradients), None);
+            loss += rest[0].loss;
+            for shard in &rest[1..] {
+                self.total.combine(None, Some(&shard.gradients), None);
                 loss += shard.loss;
             }
             &self.total
