@@ -764,6 +764,82 @@ pub(crate) mod simd {
             }
         }
     }
+
+    /// Every x86 kernel this CPU can run, against a plain sum, into a tile of a wider C, both
+    /// storing and adding (the AVX2 kernel is tested here too on AVX-512 machines, where the
+    /// products never choose it).
+    #[cfg(all(test, target_arch = "x86_64"))]
+    mod tests {
+        use super::super::{MicroKernel, Tile};
+        use super::x86;
+
+        fn check(kernel: MicroKernel<f32>) {
+            let (mr, nr) = (kernel.mr, kernel.nr);
+            let stride = nr + 5;
+            for kc in [1, 7, 64, 300] {
+                let a: Vec<f32> = (0..kc * mr)
+                    .map(|i| ((i * 7) % 13) as f32 / 8.0 - 0.7)
+                    .collect();
+                let b: Vec<f32> = (0..kc * nr)
+                    .map(|i| ((i * 5) % 11) as f32 / 8.0 - 0.6)
+                    .collect();
+                for overwrite in [true, false] {
+                    let mut c: Vec<f32> = (0..mr * stride).map(|i| (i % 9) as f32).collect();
+                    let before = c.clone();
+                    let tile = Tile {
+                        ptr: c.as_mut_ptr(),
+                        row_stride: stride,
+                        overwrite,
+                    };
+                    // SAFETY: c holds mr rows of `stride` ≥ nr elements, borrowed mutably here.
+                    unsafe { (kernel.run)(kc, &a, &b, tile) };
+                    for r in 0..mr {
+                        for q in 0..stride {
+                            let (got, old) = (c[r * stride + q], before[r * stride + q]);
+                            if q >= nr {
+                                assert_eq!(
+                                    got, old,
+                                    "{}: column {q} outside the tile",
+                                    kernel.name
+                                );
+                                continue;
+                            }
+                            let sum: f32 = (0..kc).map(|p| a[p * mr + r] * b[p * nr + q]).sum();
+                            let want = if overwrite { sum } else { old + sum };
+                            assert!(
+                                (got - want).abs() <= 1e-3 * (1.0 + want.abs()),
+                                "{} kc {kc} overwrite {overwrite} ({r}, {q}): {got} vs {want}",
+                                kernel.name
+                            );
+                        }
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn x86_kernels_match_a_plain_sum() {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                check(MicroKernel {
+                    mr: 14,
+                    nr: 32,
+                    run: x86::avx512,
+                    name: "avx512",
+                });
+            }
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                check(MicroKernel {
+                    mr: 6,
+                    nr: 16,
+                    run: x86::avx2,
+                    name: "avx2",
+                });
+            }
+            check(super::super::portable());
+        }
+    }
 }
 
 #[cfg(test)]
