@@ -93,18 +93,21 @@ pub struct Packing<F> {
     acc: Vec<F>,
     /// Split products over column blocks of C in parallel (see [`product`]).
     pub(crate) parallel: bool,
-    /// Buffers for each column block of a parallel product.
-    columns: Vec<Packing<F>>,
+    /// Buffers for each block of a parallel product.
+    blocks: Vec<Packing<F>>,
 }
 
-/// The narrowest column block a parallel product hands to one task.
-const MIN_PARALLEL_COLUMNS: usize = 64;
+/// The fewest rows or columns of C a parallel product hands to one task.
+const MIN_PARALLEL_BLOCK: usize = 64;
 
-/// `c ← a·b + β·c`, split over as many column blocks of C as rayon has threads (each at least
-/// 64 columns wide, a multiple of the kernel's `nr`) when `packing.parallel` is set. Every
-/// element of C is computed by the same operations in the same order however C is split (the
-/// depth blocking depends on k alone, and edge tiles run the same kernel), so the result is
-/// bit-identical to the sequential product for any number of threads.
+/// `c ← a·b + β·c`, split over as many blocks of C as rayon has threads when
+/// `packing.parallel` is set: blocks of rows when A is the larger operand (m > n), else blocks
+/// of columns (each at least 64 rows or columns, a multiple of the kernel's `mr` or `nr`).
+/// Each task packs its own part of the split operand and all of the other, so splitting the
+/// larger one packs the least twice. Every element of C is computed by the same operations in
+/// the same order however C is split (the depth blocking depends on k alone, and edge tiles run
+/// the same kernel), so the result is bit-identical to the sequential product for any number
+/// of threads.
 pub(crate) fn product<F: Float>(
     a: &ArrayView2<'_, F>,
     b: &ArrayView2<'_, F>,
@@ -112,26 +115,36 @@ pub(crate) fn product<F: Float>(
     c: &mut ArrayViewMut2<'_, F>,
     packing: &mut Packing<F>,
 ) {
+    use ndarray::Axis;
     use rayon::prelude::*;
-    let n = b.ncols();
-    let parts = rayon::current_num_threads().min(n / MIN_PARALLEL_COLUMNS);
+    let (m, n) = (a.nrows(), b.ncols());
+    let by_rows = m > n;
+    let (extent, step) = if by_rows {
+        (m, F::micro_kernel().mr)
+    } else {
+        (n, F::micro_kernel().nr)
+    };
+    let parts = rayon::current_num_threads().min(extent / MIN_PARALLEL_BLOCK);
     if !packing.parallel || parts < 2 {
         return gemm(a, b, beta, c, packing);
     }
-    // One contiguous block per thread: each task packs A once, not once per narrow block.
-    let width = n.div_ceil(parts).next_multiple_of(F::micro_kernel().nr);
-    let blocks = n.div_ceil(width);
-    if packing.columns.len() < blocks {
-        packing.columns.resize_with(blocks, Packing::default);
+    let size = extent.div_ceil(parts).next_multiple_of(step);
+    let blocks = extent.div_ceil(size);
+    if packing.blocks.len() < blocks {
+        packing.blocks.resize_with(blocks, Packing::default);
     }
-    packing.columns[..blocks]
-        .par_iter_mut()
-        .zip(b.axis_chunks_iter(ndarray::Axis(1), width).into_par_iter())
-        .zip(
-            c.axis_chunks_iter_mut(ndarray::Axis(1), width)
-                .into_par_iter(),
-        )
-        .for_each(|((packing, b), mut c)| gemm(a, &b, beta, &mut c, packing));
+    let packings = packing.blocks[..blocks].par_iter_mut();
+    if by_rows {
+        packings
+            .zip(a.axis_chunks_iter(Axis(0), size).into_par_iter())
+            .zip(c.axis_chunks_iter_mut(Axis(0), size).into_par_iter())
+            .for_each(|((packing, a), mut c)| gemm(&a, b, beta, &mut c, packing));
+    } else {
+        packings
+            .zip(b.axis_chunks_iter(Axis(1), size).into_par_iter())
+            .zip(c.axis_chunks_iter_mut(Axis(1), size).into_par_iter())
+            .for_each(|((packing, b), mut c)| gemm(a, &b, beta, &mut c, packing));
+    }
 }
 
 /// `c ← a·b + β·c` (β is 0 or 1 in practice), shapes (m × k)·(k × n) → (m × n), any strides,
