@@ -556,28 +556,35 @@ pub(crate) mod simd {
 
     /// The fastest kernel this CPU supports.
     pub(crate) fn f32_kernel() -> MicroKernel<f32> {
+        supported()
+            .into_iter()
+            .flatten()
+            .next()
+            .unwrap_or_else(super::portable)
+    }
+
+    /// The SIMD kernels this CPU can run, fastest first.
+    fn supported() -> [Option<MicroKernel<f32>>; 2] {
         #[cfg(target_arch = "x86_64")]
         {
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                return MicroKernel {
-                    mr: 14,
-                    nr: 32,
-                    run: x86::avx512,
-                    name: "avx512 14x32",
-                };
-            }
-            if std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("fma")
-            {
-                return MicroKernel {
-                    mr: 6,
-                    nr: 16,
-                    run: x86::avx2,
-                    name: "avx2+fma 6x16",
-                };
-            }
+            let avx512 = std::arch::is_x86_feature_detected!("avx512f").then_some(MicroKernel {
+                mr: 14,
+                nr: 32,
+                run: x86::avx512,
+                name: "avx512 14x32",
+            });
+            let avx2 = (std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma"))
+            .then_some(MicroKernel {
+                mr: 6,
+                nr: 16,
+                run: x86::avx2,
+                name: "avx2+fma 6x16",
+            });
+            [avx512, avx2]
         }
-        super::portable()
+        #[cfg(not(target_arch = "x86_64"))]
+        [None, None]
     }
 
     /// Whether [`transpose16`] can run here: `F` is `f32` and the CPU has AVX-512F.
@@ -689,93 +696,72 @@ pub(crate) mod simd {
             }
         }
 
-        /// 14 × 32 block of C in 28 zmm registers.
-        ///
-        /// # Safety
-        /// As [`MicroKernel::run`](super::super::MicroKernel::run).
-        pub(super) unsafe fn avx512(kc: usize, a: &[f32], b: &[f32], tile: Tile<f32>) {
-            assert!(a.len() >= kc * 14 && b.len() >= kc * 32);
-            // SAFETY: this kernel is only handed out by `f32_kernel` after detecting AVX-512F,
-            // the assertion above keeps the packed reads in bounds, and the caller vouches for
-            // the tile.
-            unsafe { avx512_inner(kc, a, b, tile) }
+        /// Generates a micro-kernel of `$mr` rows and two vectors of `$lanes` columns: the safe
+        /// entry that checks the packed lengths, and the inner loop compiled for `$feature`.
+        /// The AVX-512 and AVX2 kernels differ only in register width and intrinsics.
+        macro_rules! micro_kernel {
+            ($(#[$doc:meta])* $entry:ident, $inner:ident, $feature:literal, $mr:literal,
+             $lanes:literal, $zero:ident, $load:ident, $store:ident, $set1:ident, $fmadd:ident,
+             $add:ident) => {
+                $(#[$doc])*
+                ///
+                /// # Safety
+                /// As [`MicroKernel::run`](super::super::MicroKernel::run).
+                pub(super) unsafe fn $entry(kc: usize, a: &[f32], b: &[f32], tile: Tile<f32>) {
+                    assert!(a.len() >= kc * $mr && b.len() >= kc * 2 * $lanes);
+                    // SAFETY: `f32_kernel` hands this kernel out only after detecting
+                    // `$feature`; the assertion keeps the packed reads in bounds; the caller
+                    // vouches for the tile.
+                    unsafe { $inner(kc, a, b, tile) }
+                }
+
+                #[target_feature(enable = $feature)]
+                unsafe fn $inner(kc: usize, a: &[f32], b: &[f32], tile: Tile<f32>) {
+                    const NR: usize = 2 * $lanes;
+                    let mut sums = [[$zero(); 2]; $mr];
+                    let (a, b) = (a.as_ptr(), b.as_ptr());
+                    for p in 0..kc {
+                        // SAFETY: p < kc, so p·NR + NR − 1 < kc·NR ≤ b.len() and
+                        // p·mr + mr − 1 < kc·mr ≤ a.len(), as asserted by the entry.
+                        unsafe {
+                            let b0 = $load(b.add(p * NR));
+                            let b1 = $load(b.add(p * NR + $lanes));
+                            let ap = a.add(p * $mr);
+                            for (r, sum) in sums.iter_mut().enumerate() {
+                                let x = $set1(*ap.add(r));
+                                sum[0] = $fmadd(x, b0, sum[0]);
+                                sum[1] = $fmadd(x, b1, sum[1]);
+                            }
+                        }
+                    }
+                    for (r, sum) in sums.iter().enumerate() {
+                        // SAFETY: row r < mr of the tile holds NR elements we may read and
+                        // write (the caller's promise).
+                        unsafe {
+                            let row = tile.ptr.add(r * tile.row_stride);
+                            let (mut s0, mut s1) = (sum[0], sum[1]);
+                            if !tile.overwrite {
+                                s0 = $add($load(row), s0);
+                                s1 = $add($load(row.add($lanes)), s1);
+                            }
+                            $store(row, s0);
+                            $store(row.add($lanes), s1);
+                        }
+                    }
+                }
+            };
         }
 
-        #[target_feature(enable = "avx512f")]
-        unsafe fn avx512_inner(kc: usize, a: &[f32], b: &[f32], tile: Tile<f32>) {
-            let mut sums = [[_mm512_setzero_ps(); 2]; 14];
-            let (a, b) = (a.as_ptr(), b.as_ptr());
-            for p in 0..kc {
-                // SAFETY (for the block): p < kc, so p·32 + 31 < kc·32 ≤ b.len() and
-                // p·14 + 13 < kc·14 ≤ a.len(), as asserted by the caller.
-                unsafe {
-                    let b0 = _mm512_loadu_ps(b.add(p * 32));
-                    let b1 = _mm512_loadu_ps(b.add(p * 32 + 16));
-                    let ap = a.add(p * 14);
-                    for (r, sum) in sums.iter_mut().enumerate() {
-                        let x = _mm512_set1_ps(*ap.add(r));
-                        sum[0] = _mm512_fmadd_ps(x, b0, sum[0]);
-                        sum[1] = _mm512_fmadd_ps(x, b1, sum[1]);
-                    }
-                }
-            }
-            for (r, sum) in sums.iter().enumerate() {
-                // SAFETY: row r < 14 of the tile holds 32 elements we may read and write.
-                unsafe {
-                    let row = tile.ptr.add(r * tile.row_stride);
-                    let (mut s0, mut s1) = (sum[0], sum[1]);
-                    if !tile.overwrite {
-                        s0 = _mm512_add_ps(_mm512_loadu_ps(row), s0);
-                        s1 = _mm512_add_ps(_mm512_loadu_ps(row.add(16)), s1);
-                    }
-                    _mm512_storeu_ps(row, s0);
-                    _mm512_storeu_ps(row.add(16), s1);
-                }
-            }
-        }
-
-        /// 6 × 16 block of C in 12 ymm registers.
-        ///
-        /// # Safety
-        /// As [`MicroKernel::run`](super::super::MicroKernel::run).
-        pub(super) unsafe fn avx2(kc: usize, a: &[f32], b: &[f32], tile: Tile<f32>) {
-            assert!(a.len() >= kc * 6 && b.len() >= kc * 16);
-            // SAFETY: only handed out after detecting AVX2 and FMA; packed reads bounded by the
-            // assertion; the caller vouches for the tile.
-            unsafe { avx2_inner(kc, a, b, tile) }
-        }
-
-        #[target_feature(enable = "avx2,fma")]
-        unsafe fn avx2_inner(kc: usize, a: &[f32], b: &[f32], tile: Tile<f32>) {
-            let mut sums = [[_mm256_setzero_ps(); 2]; 6];
-            let (a, b) = (a.as_ptr(), b.as_ptr());
-            for p in 0..kc {
-                // SAFETY: p < kc keeps both reads within the asserted lengths.
-                unsafe {
-                    let b0 = _mm256_loadu_ps(b.add(p * 16));
-                    let b1 = _mm256_loadu_ps(b.add(p * 16 + 8));
-                    let ap = a.add(p * 6);
-                    for (r, sum) in sums.iter_mut().enumerate() {
-                        let x = _mm256_set1_ps(*ap.add(r));
-                        sum[0] = _mm256_fmadd_ps(x, b0, sum[0]);
-                        sum[1] = _mm256_fmadd_ps(x, b1, sum[1]);
-                    }
-                }
-            }
-            for (r, sum) in sums.iter().enumerate() {
-                // SAFETY: row r < 6 of the tile holds 16 elements we may read and write.
-                unsafe {
-                    let row = tile.ptr.add(r * tile.row_stride);
-                    let (mut s0, mut s1) = (sum[0], sum[1]);
-                    if !tile.overwrite {
-                        s0 = _mm256_add_ps(_mm256_loadu_ps(row), s0);
-                        s1 = _mm256_add_ps(_mm256_loadu_ps(row.add(8)), s1);
-                    }
-                    _mm256_storeu_ps(row, s0);
-                    _mm256_storeu_ps(row.add(8), s1);
-                }
-            }
-        }
+        micro_kernel!(
+            /// 14 × 32 block of C in 28 zmm registers.
+            avx512, avx512_inner, "avx512f", 14, 16, _mm512_setzero_ps, _mm512_loadu_ps,
+            _mm512_storeu_ps, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_add_ps
+        );
+        micro_kernel!(
+            /// 6 × 16 block of C in 12 ymm registers.
+            avx2, avx2_inner, "avx2,fma", 6, 8, _mm256_setzero_ps, _mm256_loadu_ps,
+            _mm256_storeu_ps, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_add_ps
+        );
     }
 
     /// Every x86 kernel this CPU can run, against a plain sum, into a tile of a wider C, both
@@ -784,7 +770,6 @@ pub(crate) mod simd {
     #[cfg(all(test, target_arch = "x86_64"))]
     mod tests {
         use super::super::{MicroKernel, Tile};
-        use super::x86;
 
         fn check(kernel: MicroKernel<f32>) {
             let (mr, nr) = (kernel.mr, kernel.nr);
@@ -832,23 +817,8 @@ pub(crate) mod simd {
 
         #[test]
         fn x86_kernels_match_a_plain_sum() {
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                check(MicroKernel {
-                    mr: 14,
-                    nr: 32,
-                    run: x86::avx512,
-                    name: "avx512",
-                });
-            }
-            if std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("fma")
-            {
-                check(MicroKernel {
-                    mr: 6,
-                    nr: 16,
-                    run: x86::avx2,
-                    name: "avx2",
-                });
+            for kernel in super::supported().into_iter().flatten() {
+                check(kernel);
             }
             check(super::super::portable());
         }
