@@ -637,6 +637,40 @@ pub(crate) fn finite_under<F: Float, const N: usize>(
     lanes.iter().fold(tail, |acc, &l| acc + l) == F::zero()
 }
 
+/// Elements per task when a pass over parameters is split over threads (128 KiB of `f32`).
+const SPLIT_CHUNK: usize = 1 << 15;
+
+/// [`finite_under`], split into chunks over the current rayon pool when `parallel` and the
+/// inputs are long enough to pay for it.
+pub(crate) fn finite_under_split<F: Float, const N: usize>(
+    parallel: bool,
+    inputs: [&[F]; N],
+    rule: impl Fn([F; N]) -> F + Sync,
+) -> bool {
+    use rayon::prelude::*;
+    let len = inputs.first().map_or(0, |s| s.len());
+    if !parallel || len < 2 * SPLIT_CHUNK {
+        return finite_under(inputs, rule);
+    }
+    (0..len.div_ceil(SPLIT_CHUNK)).into_par_iter().all(|c| {
+        let range = c * SPLIT_CHUNK..len.min((c + 1) * SPLIT_CHUNK);
+        finite_under(std::array::from_fn(|m| &inputs[m][range.clone()]), &rule)
+    })
+}
+
+/// [`sgd`], split into chunks over the current rayon pool when `parallel` and the parameters
+/// are many enough to pay for it.
+pub(crate) fn sgd_split<F: Float>(parallel: bool, weights: &mut [F], grads: &[F], lr: F, decay: F) {
+    use rayon::prelude::*;
+    if !parallel || weights.len() < 2 * SPLIT_CHUNK {
+        return sgd(weights, grads, lr, decay);
+    }
+    weights
+        .par_chunks_mut(SPLIT_CHUNK)
+        .zip(grads.par_chunks(SPLIT_CHUNK))
+        .for_each(|(w, g)| sgd(w, g, lr, decay));
+}
+
 /// SGD on contiguous parameters: `w ← w − η·(g + λ·w)` (λ = 0 skips the decay term).
 #[multiversion::multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
 pub(crate) fn sgd<F: Float>(weights: &mut [F], grads: &[F], lr: F, decay: F) {

@@ -340,10 +340,24 @@ impl<F: Float> OptimizerState<F> {
         learning_rate: f64,
         weight_decay: f64,
     ) -> bool {
-        if !self.visit(network, gradients, learning_rate, weight_decay, false) {
+        self.step_split(network, gradients, learning_rate, weight_decay, false)
+    }
+
+    /// [`OptimizerState::step`], with plain SGD's two passes split over the current rayon pool
+    /// when `parallel` (the same bits: each parameter's update is independent of the others).
+    pub(crate) fn step_split(
+        &mut self,
+        network: &mut Network<F>,
+        gradients: &Gradients<F>,
+        learning_rate: f64,
+        weight_decay: f64,
+        parallel: bool,
+    ) -> bool {
+        let pass = |write| Pass { write, parallel };
+        if !self.visit(network, gradients, learning_rate, weight_decay, pass(false)) {
             return false;
         }
-        self.visit(network, gradients, learning_rate, weight_decay, true);
+        self.visit(network, gradients, learning_rate, weight_decay, pass(true));
         self.steps += 1;
         true
     }
@@ -356,8 +370,9 @@ impl<F: Float> OptimizerState<F> {
         gradients: &Gradients<F>,
         learning_rate: f64,
         weight_decay: f64,
-        write: bool,
+        pass: Pass,
     ) -> bool {
+        let Pass { write, parallel } = pass;
         let lr = F::of(learning_rate);
         let wd = F::of(weight_decay);
         // Sum of x·0 over every new value: 0 if all are finite, NaN otherwise.
@@ -381,17 +396,16 @@ impl<F: Float> OptimizerState<F> {
                         grads.weights.as_slice_memory_order(),
                         grads.biases.as_slice(),
                     ) {
-                        kernel::sgd(w, gw, lr, wd);
+                        kernel::sgd_split(parallel, w, gw, lr, wd);
                         kernel::sgd(b, gb, lr, F::zero());
                         continue;
                     }
                     if weight_decay == 0.0 {
-                        check += sweep(write, weights, &grads.weights, |w, g| w - lr * g);
+                        check += sweep(pass, weights, &grads.weights, |w, g| w - lr * g);
                     } else {
-                        check +=
-                            sweep(write, weights, &grads.weights, |w, g| w - lr * (g + wd * w));
+                        check += sweep(pass, weights, &grads.weights, |w, g| w - lr * (g + wd * w));
                     }
-                    check += sweep(write, biases, &grads.biases, |w, g| w - lr * g);
+                    check += sweep(pass, biases, &grads.biases, |w, g| w - lr * g);
                 }
                 Optimizer::Momentum {
                     momentum, nesterov, ..
@@ -460,12 +474,20 @@ fn finite<F: Float>(ok: bool) -> F {
     }
 }
 
+/// One of [`OptimizerState::visit`]'s passes: the check (`write` false) or the update, and
+/// whether plain SGD's passes may be split over threads.
+#[derive(Clone, Copy)]
+struct Pass {
+    write: bool,
+    parallel: bool,
+}
+
 /// Applies `rule(w, g)` to every parameter (`write`), or returns Σ new·0 without writing.
 fn sweep<F: Float, D: Dimension>(
-    write: bool,
+    Pass { write, parallel }: Pass,
     mut params: ArrayViewMut<'_, F, D>,
     grads: &Array<F, D>,
-    rule: impl Fn(F, F) -> F,
+    rule: impl Fn(F, F) -> F + Sync,
 ) -> F {
     if write {
         Zip::from(&mut params)
@@ -477,7 +499,9 @@ fn sweep<F: Float, D: Dimension>(
         params.as_slice_memory_order(),
         grads.as_slice_memory_order(),
     ) {
-        finite(kernel::finite_under([w, g], |[w, g]| rule(w, g)))
+        finite(kernel::finite_under_split(parallel, [w, g], |[w, g]| {
+            rule(w, g)
+        }))
     } else {
         Zip::from(&params)
             .and(grads)

@@ -592,10 +592,16 @@ impl<F: Float> Trainer<F> {
         }
         // The optimiser checks every new weight before writing any; a non-finite gradient
         // fails that check too, so the gradients are only inspected to name the cause.
-        if !self
-            .state
-            .step(network, total, learning_rate, self.config.weight_decay)
-        {
+        let decay = self.config.weight_decay;
+        let mut update = || {
+            self.state
+                .step_split(network, total, learning_rate, decay, parallel)
+        };
+        let updated = match (&self.pool, parallel) {
+            (Some(pool), true) => pool.install(update),
+            _ => update(),
+        };
+        if !updated {
             return Err(if total.is_finite() {
                 (loss, "the update would make a weight infinite")
             } else {
