@@ -28,13 +28,16 @@ const MC_ONE_BLOCK: usize = 168;
 const NC: usize = 256;
 
 /// One `mr × nr` tile of C as a micro-kernel sees it: rows `row_stride` elements apart, the
-/// columns of a row contiguous.
+/// columns of a row contiguous. A tile at the bottom edge of C may have fewer rows than `mr`;
+/// the kernel then computes and touches only those.
 #[derive(Clone, Copy, Debug)]
 pub struct Tile<F> {
     /// The tile's top-left element.
     pub ptr: *mut F,
     /// Elements from one row of the tile to the next.
     pub row_stride: usize,
+    /// Rows to compute, 1 to `mr` (the packed A strip still holds `mr` rows per step).
+    pub rows: usize,
     /// Store `A·B` (true) or add it to what the tile holds (false).
     pub overwrite: bool,
 }
@@ -50,8 +53,8 @@ pub struct MicroKernel<F> {
     /// The kernel: (kc, packed A, packed B, tile of C).
     ///
     /// # Safety
-    /// The tile's `mr` rows of `nr` elements must be valid for reads and writes, and touched by
-    /// nobody else during the call.
+    /// The tile's `rows` (1 to `mr`) rows of `nr` elements must be valid for reads and writes,
+    /// and touched by nobody else during the call.
     pub run: unsafe fn(usize, &[F], &[F], Tile<F>),
     /// Its name, for benchmarks and reports.
     pub name: &'static str,
@@ -78,8 +81,8 @@ unsafe fn portable_kernel<F: Float>(kc: usize, a: &[F], b: &[F], tile: Tile<F>) 
             }
         }
     }
-    for (r, row) in sums.iter().enumerate() {
-        // SAFETY: the caller guarantees the tile's 4 rows of 8 are ours to read and write.
+    for (r, row) in sums.iter().enumerate().take(tile.rows) {
+        // SAFETY: the caller guarantees the tile's rows of 8 are ours to read and write.
         let out = unsafe { std::slice::from_raw_parts_mut(tile.ptr.add(r * tile.row_stride), 8) };
         for (o, &s) in out.iter_mut().zip(row) {
             *o = if tile.overwrite { s } else { *o + s };
@@ -255,14 +258,15 @@ fn sweep<F: Float>(
         for (sj, j0) in (jc..jc + nc).step_by(nr).enumerate() {
             let w = nr.min(jc + nc - j0);
             let b_strip = &packed_b[sj * kc * nr..(sj + 1) * kc * nr];
-            let whole = h == mr && w == nr && cs == 1 && rs > 0;
-            if whole && (keep == F::zero() || keep == F::one()) {
-                // Straight into C: the tile is inside the view (i0 + mr ≤ m, j0 + nr ≤ n), its
-                // rows are contiguous, and this thread owns C.
+            let direct = w == nr && cs == 1 && rs > 0;
+            if direct && (keep == F::zero() || keep == F::one()) {
+                // Straight into C: the tile's h rows are inside the view (i0 + h ≤ m,
+                // j0 + nr ≤ n), its rows are contiguous, and this thread owns C.
                 let tile = Tile {
                     // SAFETY: (i0, j0) lies inside the view, as just said.
                     ptr: unsafe { c.as_mut_ptr().offset(i0 as isize * rs + j0 as isize) },
                     row_stride: rs as usize,
+                    rows: h,
                     overwrite: keep == F::zero(),
                 };
                 // SAFETY: the tile's rows are inside the view we borrow mutably.
@@ -271,6 +275,7 @@ fn sweep<F: Float>(
                 let tile = Tile {
                     ptr: acc.as_mut_ptr(),
                     row_stride: nr,
+                    rows: h,
                     overwrite: true,
                 };
                 // SAFETY: `acc` holds mr·nr elements and is borrowed mutably here.
@@ -752,24 +757,37 @@ pub(crate) mod simd {
         /// The AVX-512 and AVX2 kernels differ only in register width and intrinsics.
         macro_rules! micro_kernel {
             ($(#[$doc:meta])* $entry:ident, $inner:ident, $feature:literal, $mr:literal,
-             $lanes:literal, $zero:ident, $load:ident, $store:ident, $set1:ident, $fmadd:ident,
-             $add:ident) => {
+             edges: [$($edge:literal)*], $lanes:literal, $zero:ident, $load:ident,
+             $store:ident, $set1:ident, $fmadd:ident, $add:ident) => {
                 $(#[$doc])*
                 ///
                 /// # Safety
                 /// As [`MicroKernel::run`](super::super::MicroKernel::run).
                 pub(super) unsafe fn $entry(kc: usize, a: &[f32], b: &[f32], tile: Tile<f32>) {
                     assert!(a.len() >= kc * $mr && b.len() >= kc * 2 * $lanes);
+                    assert!((1..=$mr).contains(&tile.rows), "a tile has 1 to mr rows");
                     // SAFETY: `f32_kernel` hands this kernel out only after detecting
                     // `$feature`; the assertion keeps the packed reads in bounds; the caller
-                    // vouches for the tile.
-                    unsafe { $inner(kc, a, b, tile) }
+                    // vouches for the tile's rows. An edge tile runs a loop over just its
+                    // rows: the same operations per element, so the same bits.
+                    unsafe {
+                        match tile.rows {
+                            $($edge => $inner::<$edge>(kc, a, b, tile),)*
+                            _ => $inner::<$mr>(kc, a, b, tile),
+                        }
+                    }
                 }
 
+                /// Rows 0 .. H of the tile, with A packed `mr` rows per step.
                 #[target_feature(enable = $feature)]
-                unsafe fn $inner(kc: usize, a: &[f32], b: &[f32], tile: Tile<f32>) {
+                unsafe fn $inner<const H: usize>(
+                    kc: usize,
+                    a: &[f32],
+                    b: &[f32],
+                    tile: Tile<f32>,
+                ) {
                     const NR: usize = 2 * $lanes;
-                    let mut sums = [[$zero(); 2]; $mr];
+                    let mut sums = [[$zero(); 2]; H];
                     let (a, b) = (a.as_ptr(), b.as_ptr());
                     for p in 0..kc {
                         // SAFETY: p < kc, so p·NR + NR − 1 < kc·NR ≤ b.len() and
@@ -786,8 +804,8 @@ pub(crate) mod simd {
                         }
                     }
                     for (r, sum) in sums.iter().enumerate() {
-                        // SAFETY: row r < mr of the tile holds NR elements we may read and
-                        // write (the caller's promise).
+                        // SAFETY: row r < H = tile.rows of the tile holds NR elements we may
+                        // read and write (the caller's promise).
                         unsafe {
                             let row = tile.ptr.add(r * tile.row_stride);
                             let (mut s0, mut s1) = (sum[0], sum[1]);
@@ -805,13 +823,14 @@ pub(crate) mod simd {
 
         micro_kernel!(
             /// 14 × 32 block of C in 28 zmm registers.
-            avx512, avx512_inner, "avx512f", 14, 16, _mm512_setzero_ps, _mm512_loadu_ps,
-            _mm512_storeu_ps, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_add_ps
+            avx512, avx512_inner, "avx512f", 14, edges: [1 2 3 4 5 6 7 8 9 10 11 12 13], 16,
+            _mm512_setzero_ps, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_set1_ps,
+            _mm512_fmadd_ps, _mm512_add_ps
         );
         micro_kernel!(
             /// 6 × 16 block of C in 12 ymm registers.
-            avx2, avx2_inner, "avx2,fma", 6, 8, _mm256_setzero_ps, _mm256_loadu_ps,
-            _mm256_storeu_ps, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_add_ps
+            avx2, avx2_inner, "avx2,fma", 6, edges: [1 2 3 4 5], 8, _mm256_setzero_ps,
+            _mm256_loadu_ps, _mm256_storeu_ps, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_add_ps
         );
     }
 
@@ -821,6 +840,26 @@ pub(crate) mod simd {
     #[cfg(all(test, target_arch = "x86_64"))]
     mod tests {
         use super::super::{MicroKernel, Tile};
+
+        /// Runs `kernel` on a copy of `c` for a tile of `rows` rows.
+        fn run(
+            kernel: MicroKernel<f32>,
+            kc: usize,
+            ab: (&[f32], &[f32]),
+            c: &[f32],
+            (rows, stride, overwrite): (usize, usize, bool),
+        ) -> Vec<f32> {
+            let mut c = c.to_vec();
+            let tile = Tile {
+                ptr: c.as_mut_ptr(),
+                row_stride: stride,
+                rows,
+                overwrite,
+            };
+            // SAFETY: c holds mr ≥ rows rows of `stride` ≥ nr elements, borrowed mutably here.
+            unsafe { (kernel.run)(kc, ab.0, ab.1, tile) };
+            c
+        }
 
         fn check(kernel: MicroKernel<f32>) {
             let (mr, nr) = (kernel.mr, kernel.nr);
@@ -833,18 +872,11 @@ pub(crate) mod simd {
                     .map(|i| ((i * 5) % 11) as f32 / 8.0 - 0.6)
                     .collect();
                 for overwrite in [true, false] {
-                    let mut c: Vec<f32> = (0..mr * stride).map(|i| (i % 9) as f32).collect();
-                    let before = c.clone();
-                    let tile = Tile {
-                        ptr: c.as_mut_ptr(),
-                        row_stride: stride,
-                        overwrite,
-                    };
-                    // SAFETY: c holds mr rows of `stride` ≥ nr elements, borrowed mutably here.
-                    unsafe { (kernel.run)(kc, &a, &b, tile) };
+                    let before: Vec<f32> = (0..mr * stride).map(|i| (i % 9) as f32).collect();
+                    let full = run(kernel, kc, (&a, &b), &before, (mr, stride, overwrite));
                     for r in 0..mr {
                         for q in 0..stride {
-                            let (got, old) = (c[r * stride + q], before[r * stride + q]);
+                            let (got, old) = (full[r * stride + q], before[r * stride + q]);
                             if q >= nr {
                                 assert_eq!(
                                     got, old,
@@ -861,6 +893,24 @@ pub(crate) mod simd {
                                 kernel.name
                             );
                         }
+                    }
+                    // An edge tile: its rows bit for bit as in the full tile, the rest untouched.
+                    for rows in 1..mr {
+                        let edge = run(kernel, kc, (&a, &b), &before, (rows, stride, overwrite));
+                        let split = rows * stride;
+                        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                        assert_eq!(
+                            bits(&edge[..split]),
+                            bits(&full[..split]),
+                            "{} rows {rows}",
+                            kernel.name
+                        );
+                        assert_eq!(
+                            edge[split..],
+                            before[split..],
+                            "{} rows {rows}",
+                            kernel.name
+                        );
                     }
                 }
             }
