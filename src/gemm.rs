@@ -4,10 +4,11 @@
 //!
 //! The structure is the classic one of BLIS: B is packed into strips `nr` columns wide and A
 //! into strips `mr` rows tall, both `kc` deep, so that the micro-kernel streams through
-//! contiguous memory while an `mr × nr` block of C stays in registers. Every element of C is
-//! summed over k in the same order whatever the shapes around it, and nothing here is
-//! multi-threaded: parallelism lives in [`crate::train`], which keeps results independent of the
-//! thread count.
+//! contiguous memory while an `mr × nr` block of C stays in registers. A block of A is packed
+//! once per depth block and serves every column block of B. Every element of C is summed over k
+//! in the same order whatever the shapes around it and however C is cut, so [`gemm`] on one
+//! thread and the crate's parallel `product` (one block of C per thread, when the trainer asks
+//! for it) give the same bits.
 
 use ndarray::{ArrayView2, ArrayViewMut2};
 
