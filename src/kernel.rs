@@ -640,35 +640,64 @@ pub(crate) fn finite_under<F: Float, const N: usize>(
 /// Elements per task when a pass over parameters is split over threads (128 KiB of `f32`).
 const SPLIT_CHUNK: usize = 1 << 15;
 
-/// [`finite_under`], split into chunks over the current rayon pool when `parallel` and the
-/// inputs are long enough to pay for it.
-pub(crate) fn finite_under_split<F: Float, const N: usize>(
-    parallel: bool,
-    inputs: [&[F]; N],
-    rule: impl Fn([F; N]) -> F + Sync,
+/// SGD into another buffer: `out = w − η·(g + λ·w)` (λ = 0 skips the decay term, as in
+/// [`sgd`], with the same operations), and whether every `out` is finite: the check and the
+/// update of plain SGD in one pass, leaving `weights` as they were.
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
+pub(crate) fn sgd_into<F: Float>(
+    weights: &[F],
+    grads: &[F],
+    out: &mut [F],
+    lr: F,
+    decay: F,
 ) -> bool {
-    use rayon::prelude::*;
-    let len = inputs.first().map_or(0, |s| s.len());
-    if !parallel || len < 2 * SPLIT_CHUNK {
-        return finite_under(inputs, rule);
+    debug_assert!(weights.len() == grads.len() && weights.len() == out.len());
+    /// `out = rule(w, g)` chunk by chunk, summing `out·0` in independent lanes.
+    #[inline(always)]
+    fn run<F: Float>(w: &[F], g: &[F], out: &mut [F], rule: impl Fn(F, F) -> F) -> bool {
+        let (wc, wt) = w.as_chunks::<LANES>();
+        let (gc, gt) = g.as_chunks::<LANES>();
+        let (oc, ot) = out.as_chunks_mut::<LANES>();
+        let mut lanes = [F::zero(); LANES];
+        for ((w, g), o) in wc.iter().zip(gc).zip(oc.iter_mut()) {
+            for k in 0..LANES {
+                o[k] = rule(w[k], g[k]);
+                lanes[k] += o[k] * F::zero();
+            }
+        }
+        let mut tail = F::zero();
+        for ((&w, &g), o) in wt.iter().zip(gt).zip(ot.iter_mut()) {
+            *o = rule(w, g);
+            tail += *o * F::zero();
+        }
+        lanes.iter().fold(tail, |acc, &l| acc + l) == F::zero()
     }
-    (0..len.div_ceil(SPLIT_CHUNK)).into_par_iter().all(|c| {
-        let range = c * SPLIT_CHUNK..len.min((c + 1) * SPLIT_CHUNK);
-        finite_under(std::array::from_fn(|m| &inputs[m][range.clone()]), &rule)
-    })
+    if decay == F::zero() {
+        run(weights, grads, out, |w, g| w - lr * g)
+    } else {
+        run(weights, grads, out, |w, g| w - lr * (g + decay * w))
+    }
 }
 
-/// [`sgd`], split into chunks over the current rayon pool when `parallel` and the parameters
-/// are many enough to pay for it.
-pub(crate) fn sgd_split<F: Float>(parallel: bool, weights: &mut [F], grads: &[F], lr: F, decay: F) {
+/// [`sgd_into`], split into chunks over the current rayon pool when `parallel` and the
+/// parameters are many enough to pay for it.
+pub(crate) fn sgd_into_split<F: Float>(
+    parallel: bool,
+    weights: &[F],
+    grads: &[F],
+    out: &mut [F],
+    lr: F,
+    decay: F,
+) -> bool {
     use rayon::prelude::*;
     if !parallel || weights.len() < 2 * SPLIT_CHUNK {
-        return sgd(weights, grads, lr, decay);
+        return sgd_into(weights, grads, out, lr, decay);
     }
-    weights
-        .par_chunks_mut(SPLIT_CHUNK)
+    out.par_chunks_mut(SPLIT_CHUNK)
+        .zip(weights.par_chunks(SPLIT_CHUNK))
         .zip(grads.par_chunks(SPLIT_CHUNK))
-        .for_each(|(w, g)| sgd(w, g, lr, decay));
+        .map(|((o, w), g)| sgd_into(w, g, o, lr, decay))
+        .reduce(|| true, |a, b| a && b)
 }
 
 /// SGD on contiguous parameters: `w ← w − η·(g + λ·w)` (λ = 0 skips the decay term).

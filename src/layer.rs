@@ -94,6 +94,28 @@ impl<F: Float> Dense<F> {
         (self.weights.view_mut(), self.biases.view_mut())
     }
 
+    /// Whether `weights` and `biases` have the shapes and memory layouts of this layer's.
+    pub(crate) fn same_layout(&self, weights: &Array2<F>, biases: &Array1<F>) -> bool {
+        weights.dim() == self.weights.dim()
+            && weights.strides() == self.weights.strides()
+            && biases.dim() == self.biases.dim()
+            && biases.strides() == self.biases.strides()
+    }
+
+    /// Exchanges the weights and biases with `weights` and `biases` (new parameters an
+    /// optimiser computed into them).
+    ///
+    /// # Panics
+    /// Unless [`Dense::same_layout`] holds.
+    pub(crate) fn swap_parameters(&mut self, weights: &mut Array2<F>, biases: &mut Array1<F>) {
+        assert!(
+            self.same_layout(weights, biases),
+            "parameters of another layout"
+        );
+        std::mem::swap(&mut self.weights, weights);
+        std::mem::swap(&mut self.biases, biases);
+    }
+
     /// The activation σ.
     pub fn activation(&self) -> Activation {
         self.activation

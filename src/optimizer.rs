@@ -247,6 +247,25 @@ pub struct OptimizerState<F: Float = f32> {
     second: Vec<(Array2<F>, Array1<F>)>,
     /// Steps taken.
     steps: u64,
+    /// Plain SGD: arrays for the new parameters, exchanged with the network's after a step.
+    scratch: Scratch<F>,
+}
+
+/// Arrays an optimiser writes new parameters into. Not part of the state: they hold the
+/// parameters of the step before last, so two states compare equal whatever they hold.
+#[derive(Clone)]
+struct Scratch<F: Float>(Vec<(Array2<F>, Array1<F>)>);
+
+impl<F: Float> PartialEq for Scratch<F> {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl<F: Float> std::fmt::Debug for Scratch<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Scratch({} layers)", self.0.len())
+    }
 }
 
 impl<F: Float> OptimizerState<F> {
@@ -269,16 +288,17 @@ impl<F: Float> OptimizerState<F> {
                 })
                 .collect()
         };
-        let (first, second) = match optimizer {
-            Optimizer::Sgd { .. } => (Vec::new(), Vec::new()),
-            Optimizer::Momentum { .. } => (zeros(), Vec::new()),
-            Optimizer::Adam { .. } => (zeros(), zeros()),
+        let (first, second, scratch) = match optimizer {
+            Optimizer::Sgd { .. } => (Vec::new(), Vec::new(), zeros()),
+            Optimizer::Momentum { .. } => (zeros(), Vec::new(), Vec::new()),
+            Optimizer::Adam { .. } => (zeros(), zeros(), Vec::new()),
         };
         Ok(OptimizerState {
             optimizer,
             first,
             second,
             steps: 0,
+            scratch: Scratch(scratch),
         })
     }
 
@@ -330,9 +350,11 @@ impl<F: Float> OptimizerState<F> {
     /// Applies one update with learning rate `learning_rate` and L2 weight decay `weight_decay`.
     /// `gradients` must be shaped like `network`.
     ///
-    /// The update is computed twice: once to check that every new weight and optimiser state is
-    /// finite, and only then for real. If anything would overflow, nothing changes and `false`
-    /// is returned, so a diverging step never poisons the network.
+    /// Every new weight and optimiser state is checked to be finite before any is written: if
+    /// anything would overflow, nothing changes and `false` is returned, so a diverging step
+    /// never poisons the network. Plain SGD computes the new parameters into arrays of its own
+    /// in one pass, checking them on the way, and exchanges them with the network's; the other
+    /// optimisers compute the update twice, once to check it and once to write it.
     pub fn step(
         &mut self,
         network: &mut Network<F>,
@@ -343,8 +365,8 @@ impl<F: Float> OptimizerState<F> {
         self.step_split(network, gradients, learning_rate, weight_decay, false)
     }
 
-    /// [`OptimizerState::step`], with plain SGD's two passes split over the current rayon pool
-    /// when `parallel` (the same bits: each parameter's update is independent of the others).
+    /// [`OptimizerState::step`], with plain SGD's pass split over the current rayon pool when
+    /// `parallel` (the same bits: each parameter's update is independent of the others).
     pub(crate) fn step_split(
         &mut self,
         network: &mut Network<F>,
@@ -353,13 +375,73 @@ impl<F: Float> OptimizerState<F> {
         weight_decay: f64,
         parallel: bool,
     ) -> bool {
-        let pass = |write| Pass { write, parallel };
-        if !self.visit(network, gradients, learning_rate, weight_decay, pass(false)) {
-            return false;
+        let updated =
+            match self.sgd_exchanging(network, gradients, learning_rate, weight_decay, parallel) {
+                Some(updated) => updated,
+                None => {
+                    if !self.visit(network, gradients, learning_rate, weight_decay, false) {
+                        return false;
+                    }
+                    self.visit(network, gradients, learning_rate, weight_decay, true)
+                }
+            };
+        if updated {
+            self.steps += 1;
         }
-        self.visit(network, gradients, learning_rate, weight_decay, pass(true));
-        self.steps += 1;
-        true
+        updated
+    }
+
+    /// Plain SGD in one pass: the new parameters go into the scratch arrays, checked on the
+    /// way, and are exchanged with the network's only if all are finite. `None` (nothing
+    /// written) if the optimiser is not plain SGD or some array is not laid out like its layer.
+    fn sgd_exchanging(
+        &mut self,
+        network: &mut Network<F>,
+        gradients: &Gradients<F>,
+        learning_rate: f64,
+        weight_decay: f64,
+        parallel: bool,
+    ) -> Option<bool> {
+        if !matches!(self.optimizer, Optimizer::Sgd { .. })
+            || self.scratch.0.len() != network.layers().len()
+            || gradients.layers.len() != network.layers().len()
+        {
+            return None;
+        }
+        let (lr, wd) = (F::of(learning_rate), F::of(weight_decay));
+        let mut finite = true;
+        for ((layer, grads), (new_w, new_b)) in network
+            .layers()
+            .iter()
+            .zip(&gradients.layers)
+            .zip(self.scratch.0.iter_mut())
+        {
+            let same =
+                layer.same_layout(new_w, new_b) && layer.same_layout(&grads.weights, &grads.biases);
+            match (
+                same,
+                layer.weights().as_slice_memory_order(),
+                layer.biases().as_slice(),
+                grads.weights.as_slice_memory_order(),
+                grads.biases.as_slice(),
+                new_w.as_slice_memory_order_mut(),
+                new_b.as_slice_mut(),
+            ) {
+                (true, Some(w), Some(b), Some(gw), Some(gb), Some(nw), Some(nb)) => {
+                    // The seed's update: weight − rate·(input · output sensitivity).
+                    finite &= kernel::sgd_into_split(parallel, w, gw, nw, lr, wd);
+                    finite &= kernel::sgd_into(b, gb, nb, lr, F::zero());
+                }
+                _ => return None,
+            }
+        }
+        if finite {
+            for (layer, (new_w, new_b)) in network.layers_mut().iter_mut().zip(&mut self.scratch.0)
+            {
+                layer.swap_parameters(new_w, new_b);
+            }
+        }
+        Some(finite)
     }
 
     /// Computes the update of every parameter; writes it when `write`, else only checks that
@@ -370,9 +452,8 @@ impl<F: Float> OptimizerState<F> {
         gradients: &Gradients<F>,
         learning_rate: f64,
         weight_decay: f64,
-        pass: Pass,
+        write: bool,
     ) -> bool {
-        let Pass { write, parallel } = pass;
         let lr = F::of(learning_rate);
         let wd = F::of(weight_decay);
         // Sum of x·0 over every new value: 0 if all are finite, NaN otherwise.
@@ -396,16 +477,17 @@ impl<F: Float> OptimizerState<F> {
                         grads.weights.as_slice_memory_order(),
                         grads.biases.as_slice(),
                     ) {
-                        kernel::sgd_split(parallel, w, gw, lr, wd);
+                        kernel::sgd(w, gw, lr, wd);
                         kernel::sgd(b, gb, lr, F::zero());
                         continue;
                     }
                     if weight_decay == 0.0 {
-                        check += sweep(pass, weights, &grads.weights, |w, g| w - lr * g);
+                        check += sweep(write, weights, &grads.weights, |w, g| w - lr * g);
                     } else {
-                        check += sweep(pass, weights, &grads.weights, |w, g| w - lr * (g + wd * w));
+                        check +=
+                            sweep(write, weights, &grads.weights, |w, g| w - lr * (g + wd * w));
                     }
-                    check += sweep(pass, biases, &grads.biases, |w, g| w - lr * g);
+                    check += sweep(write, biases, &grads.biases, |w, g| w - lr * g);
                 }
                 Optimizer::Momentum {
                     momentum, nesterov, ..
@@ -474,20 +556,12 @@ fn finite<F: Float>(ok: bool) -> F {
     }
 }
 
-/// One of [`OptimizerState::visit`]'s passes: the check (`write` false) or the update, and
-/// whether plain SGD's passes may be split over threads.
-#[derive(Clone, Copy)]
-struct Pass {
-    write: bool,
-    parallel: bool,
-}
-
 /// Applies `rule(w, g)` to every parameter (`write`), or returns Σ new·0 without writing.
 fn sweep<F: Float, D: Dimension>(
-    Pass { write, parallel }: Pass,
+    write: bool,
     mut params: ArrayViewMut<'_, F, D>,
     grads: &Array<F, D>,
-    rule: impl Fn(F, F) -> F + Sync,
+    rule: impl Fn(F, F) -> F,
 ) -> F {
     if write {
         Zip::from(&mut params)
@@ -499,9 +573,7 @@ fn sweep<F: Float, D: Dimension>(
         params.as_slice_memory_order(),
         grads.as_slice_memory_order(),
     ) {
-        finite(kernel::finite_under_split(parallel, [w, g], |[w, g]| {
-            rule(w, g)
-        }))
+        finite(kernel::finite_under([w, g], |[w, g]| rule(w, g)))
     } else {
         Zip::from(&params)
             .and(grads)

@@ -355,3 +355,43 @@ fn divergence_stops_training_and_keeps_the_last_finite_weights() {
             .all(|w| w.is_finite()));
     }
 }
+
+#[test]
+fn a_failed_minibatch_update_changes_no_parameter() {
+    // The batch optimisers check every new parameter before any is written (plain SGD computes
+    // them into arrays of its own and exchanges them only when all are finite): a NaN in the
+    // last layer's gradient, or an update that overflows there, must leave the first layer
+    // untouched too, and a good step afterwards must still work.
+    for optimizer in [
+        Optimizer::sgd(0.1),
+        Optimizer::nesterov(0.1, 0.9),
+        Optimizer::adam(1e-3),
+    ] {
+        let mut net = Network::<f32>::builder(&[300, 250, 3])
+            .seed(4)
+            .build::<f32>()
+            .unwrap();
+        let mut state = lernmi::optimizer::OptimizerState::new(optimizer, &net).unwrap();
+        let before = net.clone();
+        let mut grads = net.zero_gradients();
+        grads.layers[0].weights.fill(0.25);
+        for bad in [f32::NAN, f32::MAX] {
+            grads.layers[1].weights[[2, 7]] = bad;
+            assert!(
+                !state.step(&mut net, &grads, 1e3, 0.0),
+                "{optimizer:?}: a step with {bad} in a gradient went through"
+            );
+            assert_eq!(
+                net, before,
+                "{optimizer:?}: a failed step changed the network"
+            );
+        }
+        grads.layers[1].weights[[2, 7]] = 0.5;
+        assert!(state.step(&mut net, &grads, 0.1, 0.0), "{optimizer:?}");
+        assert_ne!(net, before, "{optimizer:?}: a good step changed nothing");
+        assert!(
+            state.step(&mut net, &grads, 0.1, 0.0),
+            "{optimizer:?}: a second good step"
+        );
+    }
+}
