@@ -581,7 +581,7 @@ impl<F: Float> Trainer<F> {
                     net.summed_gradients(x, y, &mut shard.workspace, &mut shard.gradients, scale)
             };
             match (&self.pool, parallel) {
-                (Some(pool), true) => pool.install(one),
+                (Some(pool), true) => pool.install(|| keeping_the_pool_awake(one)),
                 _ => one(),
             }
         } else if parallel {
@@ -644,6 +644,38 @@ impl<F: Float> Trainer<F> {
         }
         Ok(loss)
     }
+}
+
+/// Runs `work` on the current rayon pool while its other threads look for jobs instead of
+/// sleeping: a one-shard step forks and joins a dozen times, and between those forks a sleeping
+/// worker must be woken, which on this kind of shared VM costs from microseconds to far more
+/// when the host has given the idle virtual CPU away. The helpers leave when `work` is done.
+fn keeping_the_pool_awake<R>(work: impl FnOnce() -> R + Send) -> R
+where
+    R: Send,
+{
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let done = AtomicBool::new(false);
+    let owner = rayon::current_thread_index();
+    rayon::scope(|scope| {
+        for _ in 1..rayon::current_num_threads() {
+            scope.spawn(|_| {
+                // The thread running `work` may pick this job up while it waits in a join:
+                // it must not spin there, since `done` is set by that very thread.
+                if rayon::current_thread_index() == owner {
+                    return;
+                }
+                while !done.load(Ordering::Acquire) {
+                    if rayon::yield_now() != Some(rayon::Yield::Executed) {
+                        std::hint::spin_loop();
+                    }
+                }
+            });
+        }
+        let result = work();
+        done.store(true, Ordering::Release);
+        result
+    })
 }
 
 /// Copies row `from` of `source` into row `to` of `dest` (a plain memcpy when both are
