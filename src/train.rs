@@ -646,10 +646,16 @@ impl<F: Float> Trainer<F> {
     }
 }
 
+/// How long a helper of [`keeping_the_pool_awake`] waits for a job before it leaves: longer
+/// than the element-wise passes between a step's products (up to a few hundred microseconds
+/// for the wide benchmark network).
+const HELPER_PATIENCE: std::time::Duration = std::time::Duration::from_millis(1);
+
 /// Runs `work` on the current rayon pool while its other threads look for jobs instead of
 /// sleeping: a one-shard step forks and joins a dozen times, and between those forks a sleeping
 /// worker must be woken, which on this kind of shared VM costs from microseconds to far more
-/// when the host has given the idle virtual CPU away. The helpers leave when `work` is done.
+/// when the host has given the idle virtual CPU away. The helpers leave when `work` is done,
+/// or after [`HELPER_PATIENCE`] without a job.
 fn keeping_the_pool_awake<R>(work: impl FnOnce() -> R + Send) -> R
 where
     R: Send,
@@ -660,13 +666,20 @@ where
     rayon::scope(|scope| {
         for _ in 1..rayon::current_num_threads() {
             scope.spawn(|_| {
-                // The thread running `work` may pick this job up while it waits in a join:
-                // it must not spin there, since `done` is set by that very thread.
+                // A thread may also pick a helper up while it waits in a join of its own; the
+                // job it waits for may then need that thread back. The thread running `work`
+                // leaves at once (it sets `done`); any other leaves after a while without
+                // work, so a helper can delay a step but never hold it up for good.
                 if rayon::current_thread_index() == owner {
                     return;
                 }
+                let mut last_job = Instant::now();
                 while !done.load(Ordering::Acquire) {
-                    if rayon::yield_now() != Some(rayon::Yield::Executed) {
+                    if rayon::yield_now() == Some(rayon::Yield::Executed) {
+                        last_job = Instant::now();
+                    } else if last_job.elapsed() > HELPER_PATIENCE {
+                        return;
+                    } else {
                         std::hint::spin_loop();
                     }
                 }
