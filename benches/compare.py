@@ -1,11 +1,15 @@
 #!/usr/bin/env python3
-"""Side-by-side throughput: lernmi's `throughput` example against the PyTorch harness in
-../shared/bench, alternating the two several times in one run. Prints one JSON line per run to
-stdout and a median table (Markdown) at the end.
+"""Side-by-side throughput: lernmi's `throughput` example against the numpy (OpenBLAS) and
+PyTorch harnesses (shared/bench in this project's workspace; any copy of them works), alternated
+config by config in each round of one run, with the core's FMA peak measured at the start and the
+end of every round. Prints one JSON line per epoch to stdout and, at the end, a Markdown table of
+medians with each figure as GFLOP/s and as a fraction of the same run's peak (× threads).
 
     cargo build --release --example throughput
-    python3 benches/compare.py --data ../shared/data/mnist --torch ~/.venvs/torch/bin/python \
+    python3 benches/compare.py --harnesses DIR --data MNIST_DIR --numpy PYTHON [--torch PYTHON] \
         --configs small,wide,lernmi --threads 1,2 --rounds 3
+
+A harness whose Python is not given (or cannot import its library) is left out and said so.
 """
 import argparse
 import json
@@ -14,19 +18,37 @@ import statistics
 import subprocess
 import sys
 
+# Floating-point work per trained sample: forward, weight gradients, and the sensitivities of
+# every layer but the input (shared/bench/README.md).
+MFLOP_PER_SAMPLE = {"small": 0.41, "wide": 9.56, "lernmi": 0.048}
+
+here = os.path.dirname(os.path.abspath(__file__))
 ap = argparse.ArgumentParser()
-ap.add_argument("--data", required=True)
-ap.add_argument("--torch", default=os.path.expanduser("~/.venvs/torch/bin/python"))
-ap.add_argument("--harness", default=os.path.join(os.path.dirname(__file__), "../../shared/bench/torch_mlp.py"))
+ap.add_argument("--data", required=True, help="directory with the four MNIST IDX files")
+ap.add_argument("--harnesses", required=True, help="directory with numpy_mlp.py and torch_mlp.py")
+ap.add_argument("--numpy", default=sys.executable, help="a Python that has numpy")
+ap.add_argument("--torch", default=None, help="a Python that has torch (optional)")
 ap.add_argument("--configs", default="small,wide,lernmi")
 ap.add_argument("--threads", default="1,2")
 ap.add_argument("--rounds", type=int, default=3)
 ap.add_argument("--epochs", type=int, default=2)
-ap.add_argument("--lernmi-torch-samples", type=int, default=5000)
+ap.add_argument("--lernmi-samples", type=int, default=5000,
+                help="lernmi config: samples per epoch for the Python harnesses (they are slow)")
 args = ap.parse_args()
 
-ours = os.path.join(os.path.dirname(__file__), "../target/release/examples/throughput")
-results = {}  # (impl, config, threads) -> [samples_per_s of each timed epoch]
+target = os.environ.get("CARGO_TARGET_DIR", os.path.join(here, "../target"))
+ours = os.path.join(target, "release/examples/throughput")
+results = {}  # (impl, config, threads) -> [samples/s of each timed epoch]
+peaks = []    # GFLOP/s of the widest f32 FMA loop, each time it was measured
+
+
+def usable(python, module):
+    if python is None:
+        return False
+    ok = subprocess.run([python, "-c", f"import {module}"], capture_output=True).returncode == 0
+    if not ok:
+        print(f"# {python} cannot import {module}: that harness is left out", file=sys.stderr)
+    return ok
 
 
 def run(cmd, key):
@@ -36,29 +58,60 @@ def run(cmd, key):
         if rec.get("phase") == "inference" or rec.get("meta"):
             continue
         print(json.dumps(rec), flush=True)
-        # The first epoch carries one-off warm-up costs in both harnesses.
+        # The first epoch carries one-off warm-up costs in every harness.
         if rec["epoch"] > 1 or args.epochs == 1:
             results.setdefault(key, []).append(rec["samples_per_s"])
 
 
-for config in args.configs.split(","):
-    for threads in [int(t) for t in args.threads.split(",")]:
-        if config == "lernmi" and threads != 1:
-            continue
-        for _ in range(args.rounds):
-            torch_cmd = [args.torch, args.harness, "--data", args.data, "--config", config,
-                         "--threads", str(threads), "--epochs", str(args.epochs), "--infer-repeats", "1"]
-            if config == "lernmi":
-                torch_cmd += ["--samples", str(args.lernmi_torch_samples)]
-            run(torch_cmd, ("torch", config, threads))
-            run([ours, "--data", args.data, "--config", config, "--threads", str(threads),
-                 "--epochs", str(args.epochs), "--infer-repeats", "1"], ("lernmi", config, threads))
+def measure_peak():
+    out = subprocess.run([ours, "--fma-peak"], capture_output=True, text=True, check=True).stdout
+    rec = json.loads(out)
+    print(json.dumps(rec), flush=True)
+    f32 = [v for k, v in rec["fma_peak_gflops"].items() if k.endswith("_f32")]
+    if f32:
+        peaks.append(f32[0])
 
-print("\n| config | threads | PyTorch samples/s (median) | lernmi samples/s (median) | ratio |", file=sys.stderr)
-print("|---|---|---|---|---|", file=sys.stderr)
-for (impl, config, threads), v in sorted(results.items()):
-    if impl != "lernmi":
-        continue
-    t = statistics.median(results.get(("torch", config, threads), [float("nan")]))
-    o = statistics.median(v)
-    print(f"| {config} | {threads} | {t:,.0f} | {o:,.0f} | {o / t:.2f}x |", file=sys.stderr)
+
+peers = []
+if usable(args.numpy, "numpy"):
+    peers.append(("numpy", args.numpy, "numpy_mlp.py"))
+if usable(args.torch, "torch"):
+    peers.append(("torch", args.torch, "torch_mlp.py"))
+
+for _ in range(args.rounds):
+    measure_peak()
+    for config in args.configs.split(","):
+        for threads in [int(t) for t in args.threads.split(",")]:
+            if config == "lernmi" and threads != 1:
+                continue
+            common = ["--data", args.data, "--config", config, "--threads", str(threads),
+                      "--epochs", str(args.epochs), "--infer-repeats", "1"]
+            for name, python, script in peers:
+                extra = ["--samples", str(args.lernmi_samples)] if config == "lernmi" else []
+                run([python, os.path.join(args.harnesses, script)] + common + extra,
+                    (name, config, threads))
+            run([ours] + common, ("lernmi", config, threads))
+    measure_peak()
+
+peak = statistics.median(peaks) if peaks else float("nan")
+names = [name for name, _, _ in peers] + ["lernmi"]
+print(f"\nFMA peak (f32, one core): median {peak:.1f} GFLOP/s, range {min(peaks, default=0):.1f}"
+      f"–{max(peaks, default=0):.1f} over {len(peaks)} measurements", file=sys.stderr)
+print("\n| config | threads | " + " | ".join(f"{n} samples/s (GFLOP/s, % of peak)" for n in names)
+      + " | lernmi / best peer |", file=sys.stderr)
+print("|---|---|" + "---|" * (len(names) + 1), file=sys.stderr)
+configs = sorted({(c, t) for (_, c, t) in results})
+for config, threads in configs:
+    cells, medians = [], {}
+    for name in names:
+        v = results.get((name, config, threads))
+        if not v:
+            cells.append("—")
+            continue
+        m = statistics.median(v)
+        medians[name] = m
+        gflops = m * MFLOP_PER_SAMPLE[config] / 1e3
+        cells.append(f"{m:,.0f} ({gflops:.1f}, {100 * gflops / (peak * threads):.0f} %)")
+    best = max((medians[n] for n in medians if n != "lernmi"), default=float("nan"))
+    ratio = medians.get("lernmi", float("nan")) / best
+    print(f"| {config} | {threads} | " + " | ".join(cells) + f" | {ratio:.2f}× |", file=sys.stderr)

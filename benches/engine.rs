@@ -14,9 +14,10 @@
 //! - `matmul`: the raw matrix products on training shapes: `ndarray::linalg::general_mat_mul`
 //!   (the `matrixmultiply` crate) beside the crate's own [`lernmi::gemm::gemm`], f32. **Throughput here counts
 //!   floating-point operations (2·m·n·k per product), so criterion's "elem/s" reads as FLOP/s.**
-//!   `matmul/fma_peak` is this core's FMA peak measured in the same run: 24 independent AVX-512
-//!   fused multiply-adds in registers, no memory (skipped without AVX-512F). On a shared machine
-//!   the peak itself moves, so read the products as a fraction of the peak of the same run.
+//!   `matmul/fma_peak/FAMILY_TYPE` is this core's FMA peak measured in the same run, for each
+//!   SIMD family the CPU runs (AVX-512, AVX2, NEON) and f32/f64: independent fused
+//!   multiply-adds in registers, no memory (`examples/support/peak.rs`). On a shared machine the
+//!   peak itself moves, so read the products as a fraction of the peak of the same run.
 //!
 //! Run everything with `cargo bench --bench engine`, one group with
 //! `cargo bench --bench engine -- train_step`, a fast smoke run with `-- --quick`.
@@ -28,6 +29,10 @@ use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Thro
 use criterion::{measurement::WallTime, BenchmarkId, SamplingMode};
 use lernmi::{Activation, Float, Init, Loss, Network, Optimizer, TrainConfig, Trainer};
 use ndarray::linalg::general_mat_mul;
+
+#[allow(dead_code)] // only the FMA loops are used here, not the timing helper
+#[path = "../examples/support/peak.rs"]
+mod peak;
 use ndarray::{s, Array2, ShapeBuilder};
 
 /// Deterministic pseudo-random numbers in [0, 1) (SplitMix64).
@@ -251,39 +256,15 @@ fn matmul(c: &mut Criterion) {
             })
         });
     }
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
+    for peak in peak::available() {
         const STEPS: usize = 10_000;
-        group.throughput(Throughput::Elements((STEPS * 24 * 16 * 2) as u64));
-        // SAFETY: AVX-512F was detected just above.
-        group.bench_function("fma_peak", |b| b.iter(|| unsafe { fma_peak(STEPS) }));
+        group.throughput(Throughput::Elements(
+            (peak.flops_per_step * STEPS as f64) as u64,
+        ));
+        let id = BenchmarkId::new("fma_peak", peak.name);
+        group.bench_function(id, |b| b.iter(|| (peak.run)(black_box(STEPS))));
     }
     group.finish();
-}
-
-/// `steps` rounds of 24 independent 16-lane FMAs held in registers: the core's FMA peak.
-///
-/// # Safety
-/// The CPU must support AVX-512F.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn fma_peak(steps: usize) -> f32 {
-    use std::arch::x86_64::*;
-    let mut acc = [_mm512_setzero_ps(); 24];
-    let (x, y) = (
-        _mm512_set1_ps(black_box(1.0)),
-        _mm512_set1_ps(black_box(1e-7)),
-    );
-    for _ in 0..steps {
-        for a in acc.iter_mut() {
-            *a = _mm512_fmadd_ps(*a, x, y);
-        }
-    }
-    let mut sum = _mm512_setzero_ps();
-    for a in acc {
-        sum = _mm512_add_ps(sum, a);
-    }
-    _mm512_reduce_add_ps(sum)
 }
 
 criterion_group!(benches, train_step, graph_vs_engine, inference, matmul);

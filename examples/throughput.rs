@@ -25,8 +25,12 @@ enum Config {
 #[command(about = "Training throughput on MNIST, as JSON lines")]
 struct Args {
     /// Benchmark configuration.
-    #[arg(long, value_enum)]
-    config: Config,
+    #[arg(long, value_enum, required_unless_present = "fma_peak")]
+    config: Option<Config>,
+    /// Print this core's FMA peak (GFLOP/s) for each SIMD family and float type, as one JSON
+    /// line, and exit: the yardstick for the products' GFLOP/s of the same run.
+    #[arg(long)]
+    fma_peak: bool,
     /// Threads for the minibatch shards.
     #[arg(long, default_value_t = 1)]
     threads: usize,
@@ -59,20 +63,28 @@ fn main() {
 }
 
 fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
+    let Some(config) = args.config.filter(|_| !args.fma_peak) else {
+        let peaks: serde_json::Map<_, _> = support::peak::available()
+            .iter()
+            .map(|p| (p.name.to_string(), support::peak::measure(p, 5, 0.1).into()))
+            .collect();
+        println!("{}", serde_json::json!({ "fma_peak_gflops": peaks }));
+        return Ok(());
+    };
     let (mnist, source) = support::load_data(
         args.input_data.data.as_deref(),
         args.input_data.offline,
         true,
     )?;
-    let name = format!("{:?}", args.config).to_lowercase();
-    let (sizes, builder_lr_batch_shard): (&[usize], (f64, usize, usize)) = match args.config {
+    let name = format!("{config:?}").to_lowercase();
+    let (sizes, builder_lr_batch_shard): (&[usize], (f64, usize, usize)) = match config {
         Config::Small => (&[784, 128, 10], (0.1, 64, 64)),
         Config::Wide => (&[784, 1024, 1024, 10], (0.05, 256, 256)),
         Config::Lernmi => (&[784, 15, 10], (0.1, 1, 1)),
     };
     let (lr, batch, shard) = builder_lr_batch_shard;
     let builder = Network::<f32>::builder(sizes).seed(args.seed);
-    let builder = if args.config == Config::Lernmi {
+    let builder = if config == Config::Lernmi {
         builder
             .hidden(Activation::Sigmoid)
             .output(Activation::Sigmoid)
@@ -84,7 +96,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let mut net: Network = builder.build()?;
 
     let (mut train, test) = (mnist.train, mnist.test);
-    if args.config == Config::Lernmi {
+    if config == Config::Lernmi {
         // As the PyTorch harness: one fixed permutation, the first `samples` of it each epoch.
         train = train.shuffled(args.seed);
         if args.samples > 0 && args.samples < train.len() {
@@ -103,7 +115,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         shard_size: args.shard.unwrap_or(shard),
         adaptive_threads: !args.no_adapt,
         optimizer: Optimizer::sgd(lr),
-        shuffle: args.config != Config::Lernmi,
+        shuffle: config != Config::Lernmi,
         threads: Some(args.threads),
         seed: args.seed,
         ..TrainConfig::default()

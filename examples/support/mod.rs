@@ -3,6 +3,7 @@
 //! ([`plot`]) and digits in the terminal ([`show`]).
 #![allow(dead_code)]
 
+pub mod peak;
 pub mod plot;
 pub mod show;
 
