@@ -40,7 +40,9 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{read_file, serialize, write_atomically, OwnedTensor, TensorFile};
+use crate::model::{
+    read_file, serialize, write_atomically, OwnedTensor, TensorFile, DEFAULT_MAX_FILE_BYTES,
+};
 use crate::optimizer::{OptimizerState, Schedule};
 use crate::{Error, Float, Network, Optimizer, Result, TrainConfig, Trainer};
 
@@ -246,15 +248,24 @@ impl<F: Float> Trainer<F> {
 }
 
 impl<F: Float> Checkpoint<F> {
-    /// Reads a checkpoint written by [`Trainer::save_checkpoint`].
+    /// Reads a checkpoint written by [`Trainer::save_checkpoint`] (at most
+    /// [`DEFAULT_MAX_FILE_BYTES`] long).
     ///
     /// # Errors
     /// [`Error::Io`] if the file cannot be read; [`Error::BadFile`] naming the file for
     /// anything [`Network::load`] rejects, missing or malformed training metadata, invalid
     /// hyperparameters, or missing, extra or misshapen optimiser tensors.
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
+        Self::load_with_limit(path, DEFAULT_MAX_FILE_BYTES)
+    }
+
+    /// [`Checkpoint::load`] for a file of at most `max_bytes` bytes.
+    ///
+    /// # Errors
+    /// As [`Checkpoint::load`]; [`Error::BadFile`] if the file is larger than `max_bytes`.
+    pub fn load_with_limit(path: impl AsRef<Path>, max_bytes: u64) -> Result<Self> {
         let path = path.as_ref();
-        let bytes = read_file(path)?;
+        let bytes = read_file(path, max_bytes)?;
         Self::parse(&bytes, path)
     }
 
