@@ -14,6 +14,24 @@
 //! Since the network's tensors keep their model-file names, [`Network::load`] reads a
 //! checkpoint as a model.
 //!
+//! # Loading trusts nothing
+//!
+//! Besides everything a model file is checked for, every field of the training state is
+//! checked before anything is built from it, and one out of range is an [`Error::BadFile`]
+//! naming it:
+//!
+//! | field | accepted |
+//! |---|---|
+//! | `epoch` | at most [`MAX_EPOCH`] (it may exceed `config.epochs`: [`Trainer::train_epoch`] trains on past them) |
+//! | `optimizer_steps` | at most [`MAX_OPTIMIZER_STEPS`] |
+//! | `config` | what [`TrainConfig::validate`] accepts: a batch of 1 to [`crate::train::MAX_BATCH`], 1 to [`crate::train::MAX_THREADS`] threads, a finite weight decay ≥ 0, and the optimiser's and schedule's ranges |
+//! | `config.shard_size` | at least 1; a shard never holds more than a batch, so a larger value costs nothing |
+//! | `config.epochs`, `config.seed` | any: neither sizes anything |
+//! | optimiser tensors | those the optimiser keeps, shaped like their layers, finite; Adam's second moments ≥ 0 |
+//!
+//! [`Checkpoint::resume`] checks again what may have been edited since: the network against
+//! the shapes of the optimiser's moments, and `epoch`.
+//!
 //! ```
 //! use lernmi::{checkpoint::Checkpoint, Network, TrainConfig, Trainer};
 //! use ndarray::array;
@@ -40,7 +58,9 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{read_file, serialize, write_atomically, OwnedTensor, TensorFile};
+use crate::model::{
+    read_file, serialize, write_atomically, OwnedTensor, TensorFile, DEFAULT_MAX_FILE_BYTES,
+};
 use crate::optimizer::{OptimizerState, Schedule};
 use crate::{Error, Float, Network, Optimizer, Result, TrainConfig, Trainer};
 
@@ -49,7 +69,39 @@ pub const TRAINING_KEY: &str = "lernmi.training";
 /// The prefix of the optimiser's tensors.
 pub const OPTIMIZER_PREFIX: &str = "optimizer.";
 
+/// The most epochs a checkpoint may say were completed (2^31): far more than any run trains,
+/// and far enough below `usize::MAX` that counting on cannot overflow.
+pub const MAX_EPOCH: usize = 1 << 31;
+/// The most optimiser steps a checkpoint may say were taken (2^53, the last count an `f64`
+/// holds exactly): more than a million steps a second for 285 years, and far enough below
+/// `u64::MAX` that counting on cannot overflow.
+pub const MAX_OPTIMIZER_STEPS: u64 = 1 << 53;
+
 const MOMENTS: [&str; 2] = ["first", "second"];
+
+/// The (row-major) index of the first negative value.
+fn first_negative<'a, F: Float>(values: impl IntoIterator<Item = &'a F>) -> Option<usize> {
+    values.into_iter().position(|x| *x < F::zero())
+}
+
+/// Checks the counts of a training state against [`MAX_EPOCH`] and [`MAX_OPTIMIZER_STEPS`].
+fn check_counts(epoch: usize, steps: u64) -> Result<()> {
+    if epoch > MAX_EPOCH {
+        return Err(Error::InvalidHyperparameter {
+            name: "epoch",
+            value: epoch as f64,
+            reason: "must be at most checkpoint::MAX_EPOCH = 2^31",
+        });
+    }
+    if steps > MAX_OPTIMIZER_STEPS {
+        return Err(Error::InvalidHyperparameter {
+            name: "optimizer_steps",
+            value: steps as f64,
+            reason: "must be at most checkpoint::MAX_OPTIMIZER_STEPS = 2^53",
+        });
+    }
+    Ok(())
+}
 
 /// A saved training run: the network, the configuration, the epochs completed and the
 /// optimiser's state.
@@ -246,15 +298,24 @@ impl<F: Float> Trainer<F> {
 }
 
 impl<F: Float> Checkpoint<F> {
-    /// Reads a checkpoint written by [`Trainer::save_checkpoint`].
+    /// Reads a checkpoint written by [`Trainer::save_checkpoint`] (at most
+    /// [`DEFAULT_MAX_FILE_BYTES`] long).
     ///
     /// # Errors
     /// [`Error::Io`] if the file cannot be read; [`Error::BadFile`] naming the file for
-    /// anything [`Network::load`] rejects, missing or malformed training metadata, invalid
-    /// hyperparameters, or missing, extra or misshapen optimiser tensors.
+    /// anything [`Network::load`] rejects, missing or malformed training metadata, a field out
+    /// of range (see the module docs), or missing, extra or misshapen optimiser tensors.
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
+        Self::load_with_limit(path, DEFAULT_MAX_FILE_BYTES)
+    }
+
+    /// [`Checkpoint::load`] for a file of at most `max_bytes` bytes.
+    ///
+    /// # Errors
+    /// As [`Checkpoint::load`]; [`Error::BadFile`] if the file is larger than `max_bytes`.
+    pub fn load_with_limit(path: impl AsRef<Path>, max_bytes: u64) -> Result<Self> {
         let path = path.as_ref();
-        let bytes = read_file(path)?;
+        let bytes = read_file(path, max_bytes)?;
         Self::parse(&bytes, path)
     }
 
@@ -268,52 +329,20 @@ impl<F: Float> Checkpoint<F> {
 
     fn parse(bytes: &[u8], path: &Path) -> Result<Self> {
         let file = TensorFile::parse(bytes, path)?;
-        let network = file.network::<F>(&[OPTIMIZER_PREFIX])?;
-        let training: TrainingSpec = file.json(TRAINING_KEY)?;
-        let config = training.config.config();
         let bad = |problem: String| Error::BadFile {
             path: path.to_path_buf(),
             problem,
         };
+        let training: TrainingSpec = file.json(TRAINING_KEY)?;
+        check_counts(training.epoch, training.optimizer_steps)
+            .map_err(|e| bad(format!("training state: {e}")))?;
+        let config = training.config.config();
         config
             .validate()
             .map_err(|e| bad(format!("training configuration: {e}")))?;
-        let moments = match config.optimizer {
-            Optimizer::Sgd { .. } => 0,
-            Optimizer::Momentum { .. } => 1,
-            Optimizer::Adam { .. } => 2,
-        };
-        let layers = network.layers().len();
-        let expected = 2 * layers * moments;
-        let held = file
-            .names()
-            .into_iter()
-            .filter(|n| n.starts_with(OPTIMIZER_PREFIX))
-            .collect::<Vec<_>>();
-        if held.len() != expected {
-            return Err(bad(format!(
-                "{} optimiser tensors, but {} with {layers} layers keeps {expected}",
-                held.len(),
-                config.optimizer.name()
-            )));
-        }
-        let state = OptimizerState::restored(
-            config.optimizer,
-            &network,
-            |which, l| {
-                let layer = &network.layers()[l];
-                Ok((
-                    file.matrix::<F>(
-                        &moment_name(which, l, "weight"),
-                        layer.n_out(),
-                        layer.n_in(),
-                    )?,
-                    file.vector::<F>(&moment_name(which, l, "bias"), layer.n_out())?,
-                ))
-            },
-            training.optimizer_steps,
-        )
-        .map_err(|e| match e {
+        let network = file.network::<F>(&[OPTIMIZER_PREFIX])?;
+        let state = Self::read_state(&file, &network, config.optimizer, training.optimizer_steps)
+            .map_err(|e| match e {
             e @ Error::BadFile { .. } => e,
             other => bad(other.to_string()),
         })?;
@@ -325,16 +354,87 @@ impl<F: Float> Checkpoint<F> {
         })
     }
 
+    /// The optimiser's state from the file's tensors: exactly the ones `optimizer` keeps for
+    /// `network`, each finite and shaped like its layer, and second moments non-negative.
+    fn read_state(
+        file: &TensorFile<'_>,
+        network: &Network<F>,
+        optimizer: Optimizer,
+        steps: u64,
+    ) -> Result<OptimizerState<F>> {
+        let moments = match optimizer {
+            Optimizer::Sgd { .. } => 0,
+            Optimizer::Momentum { .. } => 1,
+            Optimizer::Adam { .. } => 2,
+        };
+        let layers = network.layers().len();
+        let expected = 2 * layers * moments;
+        let held = file
+            .names()
+            .into_iter()
+            .filter(|n| n.starts_with(OPTIMIZER_PREFIX))
+            .count();
+        let bad = |problem: String| Error::BadFile {
+            path: file.path.to_path_buf(),
+            problem,
+        };
+        if held != expected {
+            return Err(bad(format!(
+                "{held} optimiser tensors, but {} with {layers} layers keeps {expected}",
+                optimizer.name()
+            )));
+        }
+        let read = |which, l| {
+            let layer = &network.layers()[l];
+            let (w_name, b_name) = (
+                moment_name(which, l, "weight"),
+                moment_name(which, l, "bias"),
+            );
+            let w = file.matrix::<F>(&w_name, layer.n_out(), layer.n_in())?;
+            let b = file.vector::<F>(&b_name, layer.n_out())?;
+            // A second moment is a running mean of squares; a negative one would make Adam
+            // take the square root of a negative number.
+            if which == 1 {
+                for (name, negative) in
+                    [(&w_name, first_negative(&w)), (&b_name, first_negative(&b))]
+                {
+                    if let Some(index) = negative {
+                        return Err(bad(format!(
+                            "tensor {name:?} holds a negative value at index {index}, but \
+                             second moments are means of squares"
+                        )));
+                    }
+                }
+            }
+            Ok((w, b))
+        };
+        OptimizerState::restored(optimizer, network, read, steps)
+    }
+
     /// The optimiser's saved state.
     pub fn optimizer_state(&self) -> &OptimizerState<F> {
         &self.state
+    }
+
+    /// The sizes of the network the optimiser's moments were saved for, or `None` if the
+    /// optimiser keeps no moments (plain SGD), whose state fits any network.
+    fn saved_sizes(&self) -> Option<Vec<usize>> {
+        let moments = self.state.moments().into_iter().find(|m| !m.is_empty())?;
+        let inputs = moments[0].0.ncols();
+        Some(
+            std::iter::once(inputs)
+                .chain(moments.iter().map(|(w, _)| w.nrows()))
+                .collect(),
+        )
     }
 
     /// The network and a trainer that continues after the saved epoch with [`Checkpoint::config`].
     ///
     /// # Errors
     /// As [`Trainer::new`]; [`Error::InvalidHyperparameter`] if `config.optimizer` was changed
-    /// to another kind of optimiser than the one whose state was saved.
+    /// to another kind of optimiser than the one whose state was saved, or `epoch` to more
+    /// than [`MAX_EPOCH`]; [`Error::Shape`] if `network` was replaced by one of another shape
+    /// than the optimiser's saved moments (plain SGD keeps none, so any network resumes).
     pub fn resume(self) -> Result<(Network<F>, Trainer<F>)> {
         let saved = self.state.optimizer();
         if std::mem::discriminant(&saved) != std::mem::discriminant(&self.config.optimizer) {
@@ -344,6 +444,18 @@ impl<F: Float> Checkpoint<F> {
                 reason: "a checkpoint resumes with the kind of optimiser that wrote it",
             });
         }
+        if let Some(expected) = self.saved_sizes() {
+            if expected != self.network.sizes() {
+                return Err(Error::Shape {
+                    what: "network of a resumed checkpoint (the shape its optimiser state was \
+                           saved for)"
+                        .into(),
+                    expected,
+                    got: self.network.sizes(),
+                });
+            }
+        }
+        check_counts(self.epoch, self.state.steps())?;
         let state = OptimizerState::restored(
             self.config.optimizer,
             &self.network,

@@ -33,22 +33,23 @@
 //! Loading trusts nothing: the safetensors header is validated (offsets, sizes, overflow) before
 //! any tensor is touched, every tensor must have exactly the shape the architecture gives, every
 //! value must be finite, and tensors are only ever copied out of the bytes the file holds, so a
-//! header that claims huge layers costs no memory. Every problem is an [`Error::BadFile`] naming
-//! the file.
+//! header that claims huge layers costs no memory. A file larger than
+//! [`DEFAULT_MAX_FILE_BYTES`] (or the limit given to [`Network::load_with_limit`]) is refused
+//! before it is read. Every problem is an [`Error::BadFile`] naming the file.
 //!
 //! # Atomic saves
 //!
-//! [`write_atomically`] writes a file under a temporary name in the same directory, flushes and
-//! syncs it, and renames it over the target: a save that fails or is interrupted at any point
-//! leaves the previous file as it was.
+//! [`write_atomically`] writes a file under a fresh random temporary name in the same
+//! directory, gives it the permission bits of the file it replaces, flushes and syncs it,
+//! renames it over the target and syncs the directory: a save that fails or is interrupted
+//! before the rename leaves the previous file as it was, and a failed sync is an error.
 //!
 //! [safetensors]: https://github.com/huggingface/safetensors
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, ShapeBuilder};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
@@ -456,12 +457,48 @@ impl<'a> TensorFile<'a> {
     }
 }
 
-/// Reads a whole file, naming it in errors.
-pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|source| Error::Io {
+/// The largest file [`Network::load`] and [`crate::checkpoint::Checkpoint::load`] read: 4 GiB,
+/// room for a billion `f32` parameters (a third as many in a checkpoint of Adam, which keeps
+/// two moments per parameter). A larger file is refused before it is
+/// read, so a damaged or hostile one cannot exhaust memory; `load_with_limit` takes another
+/// limit.
+pub const DEFAULT_MAX_FILE_BYTES: u64 = 4 << 30;
+
+/// Reads a whole file of at most `limit` bytes, naming it in errors.
+///
+/// The length is checked before anything is read, and reading stops one byte past the limit,
+/// so neither a huge (sparse) file nor one that grows while it is read (a pipe, a device) can
+/// take more than `limit` bytes of memory.
+pub(crate) fn read_file(path: &Path, limit: u64) -> Result<Vec<u8>> {
+    let io = |source| Error::Io {
         path: path.to_path_buf(),
         source,
-    })
+    };
+    let too_large = |held: String| {
+        bad(
+            path,
+            format!(
+                "the file holds {held}, over the limit of {limit} bytes (load_with_limit \
+                 takes a higher one)"
+            ),
+        )
+    };
+    let file = File::open(path).map_err(io)?;
+    let len = file.metadata().map_err(io)?.len();
+    if len > limit {
+        return Err(too_large(format!("{len} bytes")));
+    }
+    let mut bytes = Vec::new();
+    bytes
+        .try_reserve_exact(usize::try_from(len).unwrap_or(usize::MAX))
+        .map_err(|_| io(std::io::ErrorKind::OutOfMemory.into()))?;
+    file.take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > limit {
+        return Err(too_large(format!("more than {limit} bytes")));
+    }
+    Ok(bytes)
 }
 
 impl<F: Float> Network<F> {
@@ -511,16 +548,27 @@ impl<F: Float> Network<F> {
     /// # Errors
     /// [`Error::Io`] if the file cannot be read; [`Error::BadFile`] naming the file for a
     /// malformed safetensors file, missing or malformed metadata, another float type, a missing,
-    /// extra or misshapen tensor, a non-finite value, or an invalid architecture.
+    /// extra or misshapen tensor, a non-finite value, an invalid architecture, or a file larger
+    /// than [`DEFAULT_MAX_FILE_BYTES`].
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
+        Self::load_with_limit(path, DEFAULT_MAX_FILE_BYTES)
+    }
+
+    /// [`Network::load`] for a file of at most `max_bytes` bytes (instead of
+    /// [`DEFAULT_MAX_FILE_BYTES`]).
+    ///
+    /// # Errors
+    /// As [`Network::load`]; [`Error::BadFile`] if the file is larger than `max_bytes`.
+    pub fn load_with_limit(path: impl AsRef<Path>, max_bytes: u64) -> Result<Self> {
         let path = path.as_ref();
-        let bytes = read_file(path)?;
+        let bytes = read_file(path, max_bytes)?;
         TensorFile::parse(&bytes, path)?.network(&[crate::checkpoint::OPTIMIZER_PREFIX])
     }
 }
 
-/// Distinguishes the temporary files of concurrent saves within one process.
-static TEMPORARY: AtomicU64 = AtomicU64::new(0);
+/// How many temporary names a save tries before it gives up: with 64 random bits per name, a
+/// second collision means something other than chance is creating the files.
+const TEMPORARY_ATTEMPTS: usize = 8;
 
 /// Deletes the temporary file unless the save completed.
 struct Temporary {
@@ -536,11 +584,93 @@ impl Drop for Temporary {
     }
 }
 
-/// Writes a file atomically: `contents` writes into a temporary file in the same directory,
-/// which is then flushed, synced and renamed over `path`, and the directory synced.
+impl Temporary {
+    /// A new, empty file `.{name}.{pid}-{random}.tmp` in `dir`. The name is random, not
+    /// counted, because a save killed before its rename leaves its file behind, and the next
+    /// process often has the same pid (1 in most containers) and would count the same way.
+    fn create(dir: &Path, name: &std::ffi::OsStr) -> Result<(Self, File)> {
+        let mut attempt = 0;
+        loop {
+            let path = dir.join(format!(
+                ".{}.{}-{:016x}.tmp",
+                name.to_string_lossy(),
+                std::process::id(),
+                rand::random::<u64>()
+            ));
+            match OpenOptions::new().write(true).create_new(true).open(&path) {
+                Ok(file) => return Ok((Temporary { path, done: false }, file)),
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::AlreadyExists
+                        && attempt + 1 < TEMPORARY_ATTEMPTS =>
+                {
+                    attempt += 1;
+                }
+                Err(source) => return Err(Error::Io { path, source }),
+            }
+        }
+    }
+}
+
+/// Gives the new file the permission bits of the file it replaces, so that a save neither
+/// opens a private file to others nor locks them out. (Ownership stays the saver's: changing
+/// it needs privileges.) Nothing to do if there is no file yet.
+#[cfg(unix)]
+fn keep_permissions(path: &Path, file: &File) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    match std::fs::metadata(path) {
+        Ok(old) => file.set_permissions(std::fs::Permissions::from_mode(
+            old.permissions().mode() & 0o7777,
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Elsewhere a new file gets the directory's default permissions.
+#[cfg(not(unix))]
+fn keep_permissions(_: &Path, _: &File) -> std::io::Result<()> {
+    Ok(())
+}
+
+/// Makes a rename in `dir` durable by syncing the directory.
 ///
-/// If `contents` or any step fails, the temporary file is removed and whatever was at `path`
-/// before is untouched; a crash part-way leaves at most a stray `.{name}.*.tmp` file beside it.
+/// An fsync that fails with `EINVAL` or an unsupported-operation error is ignored: that is how
+/// a file system that cannot sync directories (some network and FUSE file systems) answers, and
+/// the rename is then as durable as that file system makes it. Every other failure, including
+/// a directory that cannot be opened for reading, is returned.
+#[cfg(unix)]
+fn sync_directory(dir: &Path) -> std::io::Result<()> {
+    match File::open(dir)?.sync_all() {
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::InvalidInput | std::io::ErrorKind::Unsupported
+            ) =>
+        {
+            Ok(())
+        }
+        other => other,
+    }
+}
+
+/// Windows cannot open a directory as a file to sync it; NTFS journals the rename itself.
+#[cfg(not(unix))]
+fn sync_directory(_: &Path) -> std::io::Result<()> {
+    Ok(())
+}
+
+/// Writes a file atomically: `contents` writes into a new temporary file in the same directory,
+/// which gets the permission bits of the file it replaces (on Unix), is flushed, synced and
+/// renamed over `path`, and the directory is synced.
+///
+/// If `contents` or any step before the rename fails, the temporary file is removed and
+/// whatever was at `path` before is untouched; a crash part-way leaves at most a stray
+/// `.{name}.{pid}-{random}.tmp` file beside it, which later saves step around. If only the
+/// final directory sync fails, the new file is already in place but may not survive a power
+/// failure. A file system that cannot sync directories (its fsync answers `EINVAL` or
+/// "unsupported", as some network and FUSE file systems do) is not an error: the rename is then
+/// as durable as that file system makes it. On Windows the directory is not synced: it cannot
+/// be opened as a file, and NTFS journals the rename itself.
 ///
 /// ```
 /// # use std::io::Write;
@@ -557,7 +687,9 @@ impl Drop for Temporary {
 /// ```
 ///
 /// # Errors
-/// [`Error::Io`] naming `path` (or the temporary file) if anything fails.
+/// [`Error::Io`] naming `path` or the temporary file if anything up to the rename fails, and
+/// naming the directory if syncing it fails (on Unix, except a file system that cannot sync
+/// directories; the directory must be readable).
 pub fn write_atomically(
     path: impl AsRef<Path>,
     contents: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<()>,
@@ -575,20 +707,8 @@ pub fn write_atomically(
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let mut temporary = Temporary {
-        path: dir.join(format!(
-            ".{}.{}-{}.tmp",
-            name.to_string_lossy(),
-            std::process::id(),
-            TEMPORARY.fetch_add(1, Ordering::Relaxed)
-        )),
-        done: false,
-    };
-    let file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&temporary.path)
-        .map_err(io(&temporary.path))?;
+    let (mut temporary, file) = Temporary::create(&dir, name)?;
+    keep_permissions(path, &file).map_err(io(path))?;
     let mut writer = BufWriter::new(file);
     contents(&mut writer).map_err(io(path))?;
     writer.flush().map_err(io(path))?;
@@ -597,9 +717,5 @@ pub fn write_atomically(
     drop(file);
     std::fs::rename(&temporary.path, path).map_err(io(path))?;
     temporary.done = true;
-    // Make the rename itself durable; not every platform can open a directory, so this is best effort.
-    if let Ok(d) = File::open(&dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    sync_directory(&dir).map_err(io(&dir))
 }
