@@ -279,7 +279,8 @@ impl<F: Float> Network<F> {
     }
 
     /// The largest absolute difference between any weight or bias of `self` and the same one of
-    /// `other` (0 for identical networks).
+    /// `other` (0 for identical networks). A NaN on either side counts as an infinite
+    /// difference, so that a comparison never passes for a network that holds NaN.
     ///
     /// # Errors
     /// [`Error::Shape`] if the two networks do not have the same layer sizes.
@@ -299,7 +300,15 @@ impl<F: Float> Network<F> {
                 .zip(b.weights())
                 .chain(a.biases().into_iter().zip(b.biases()));
             for (x, y) in pairs {
-                largest = largest.max((*x - *y).abs().to_f64_lossless());
+                let difference = (*x - *y).abs().to_f64_lossless();
+                // `f64::max` would drop a NaN: NaN is never ≤ anything, so it becomes ∞.
+                largest = if difference <= largest {
+                    largest
+                } else if difference.is_nan() {
+                    f64::INFINITY
+                } else {
+                    difference
+                };
             }
         }
         Ok(largest)
