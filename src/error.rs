@@ -170,6 +170,46 @@ pub enum Error {
         /// The digest found, in hex.
         actual: String,
     },
+    /// A network that differs from the one a trainer was made for in something other than its
+    /// layer sizes (those give [`Error::Shape`]).
+    #[error("{what}: made for {expected}, given {got}")]
+    NetworkMismatch {
+        /// What differs.
+        what: &'static str,
+        /// What the trainer was made for.
+        expected: String,
+        /// What it was given.
+        got: String,
+    },
+    /// A request for more memory than a documented limit allows, refused before allocating.
+    #[error("{what} needs {needed} {unit}, more than the limit of {limit}: {hint}")]
+    TooLarge {
+        /// What would have been allocated.
+        what: &'static str,
+        /// How much it needs (saturated at `u128::MAX`).
+        needed: u128,
+        /// The limit.
+        limit: u128,
+        /// The unit of `needed` and `limit` ("parameters", "bytes").
+        unit: &'static str,
+        /// How to get under the limit.
+        hint: &'static str,
+    },
+    /// A target row that softmax cross-entropy cannot learn from: its gradient A − Y holds
+    /// only for targets that are probability distributions.
+    #[error("target row {row} is not a probability distribution ({problem}); softmax cross-entropy needs non-negative targets that sum to 1")]
+    TargetNotDistribution {
+        /// The row's index.
+        row: usize,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// An optimiser whose step counter is at its maximum and cannot count another step.
+    #[error("the optimiser has taken {steps} steps, the most its counter holds")]
+    StepCountOverflow {
+        /// The step count.
+        steps: u64,
+    },
 }
 
 /// The reasons of [`Error::Download`], joined.

@@ -7,6 +7,10 @@ use crate::gemm::Packing;
 use crate::layer::{check_finite_array, LayerGradients};
 use crate::{Activation, Dense, Error, Float, Init, Loss, Result};
 
+/// The most parameters (weights and biases) [`NetworkBuilder::build`] makes a network with:
+/// 2^30, 4 GiB of `f32` or 8 GiB of `f64`.
+pub const MAX_PARAMETERS: usize = 1 << 30;
+
 /// Rows per parallel chunk in [`Network::predict`] and [`Network::evaluate`]; fixed, so results
 /// do not depend on the thread count.
 const EVAL_CHUNK: usize = 256;
@@ -139,8 +143,10 @@ impl NetworkBuilder {
     /// Builds the network in float type `F`.
     ///
     /// # Errors
-    /// [`Error::TooFewLayers`], [`Error::ZeroWidthLayer`], [`Error::InvalidActivation`] (softmax
-    /// anywhere but the output), [`Error::LossActivationMismatch`].
+    /// [`Error::TooFewLayers`], [`Error::ZeroWidthLayer`], [`Error::TooLarge`] for more than
+    /// [`MAX_PARAMETERS`] parameters (checked before anything is allocated),
+    /// [`Error::InvalidActivation`] (softmax anywhere but the output),
+    /// [`Error::LossActivationMismatch`].
     pub fn build<F: Float>(&self) -> Result<Network<F>> {
         let sizes = &self.sizes;
         if sizes.len() < 2 {
@@ -150,6 +156,20 @@ impl NetworkBuilder {
             return Err(Error::ZeroWidthLayer {
                 layer,
                 sizes: sizes.clone(),
+            });
+        }
+        // (n_in + 1)·n_out per layer, in u128: no list of usize widths can overflow it.
+        let parameters = sizes
+            .windows(2)
+            .map(|pair| (pair[0] as u128 + 1) * pair[1] as u128)
+            .fold(0u128, u128::saturating_add);
+        if parameters > MAX_PARAMETERS as u128 {
+            return Err(Error::TooLarge {
+                what: "a network of these layer sizes",
+                needed: parameters,
+                limit: MAX_PARAMETERS as u128,
+                unit: "parameters",
+                hint: "use narrower layers",
             });
         }
         let last = sizes.len() - 2;
@@ -279,7 +299,8 @@ impl<F: Float> Network<F> {
     }
 
     /// The largest absolute difference between any weight or bias of `self` and the same one of
-    /// `other` (0 for identical networks).
+    /// `other` (0 for identical networks). A NaN on either side counts as an infinite
+    /// difference, so that a comparison never passes for a network that holds NaN.
     ///
     /// # Errors
     /// [`Error::Shape`] if the two networks do not have the same layer sizes.
@@ -299,7 +320,15 @@ impl<F: Float> Network<F> {
                 .zip(b.weights())
                 .chain(a.biases().into_iter().zip(b.biases()));
             for (x, y) in pairs {
-                largest = largest.max((*x - *y).abs().to_f64_lossless());
+                let difference = (*x - *y).abs().to_f64_lossless();
+                // `f64::max` would drop a NaN: NaN is never ≤ anything, so it becomes ∞.
+                largest = if difference <= largest {
+                    largest
+                } else if difference.is_nan() {
+                    f64::INFINITY
+                } else {
+                    difference
+                };
             }
         }
         Ok(largest)
@@ -368,10 +397,13 @@ impl<F: Float> Network<F> {
         check_finite_array("inputs", inputs)
     }
 
-    /// Checks targets against inputs: the same number of rows, the output width, finite.
+    /// Checks targets against inputs: the same number of rows, the output width, finite, and,
+    /// for softmax with cross-entropy, every row a probability distribution (entries ≥ 0 that
+    /// sum to 1 within a few units of roundoff per entry).
     ///
     /// # Errors
-    /// [`Error::RowCountMismatch`], [`Error::TargetWidth`], [`Error::NonFinite`].
+    /// [`Error::RowCountMismatch`], [`Error::TargetWidth`], [`Error::NonFinite`],
+    /// [`Error::TargetNotDistribution`].
     pub fn check_targets(
         &self,
         inputs: ArrayView2<'_, F>,
@@ -389,7 +421,39 @@ impl<F: Float> Network<F> {
                 got: targets.ncols(),
             });
         }
-        check_finite_array("targets", targets)
+        check_finite_array("targets", targets)?;
+        self.check_distributions(targets)
+    }
+
+    /// For softmax with cross-entropy, checks that every target row is a probability
+    /// distribution: entries ≥ 0 that sum to 1 within 4·(n_out + 1) units of roundoff of `F`
+    /// (the error of adding n_out rounded entries). The output sensitivity A − Y is the
+    /// gradient of −Σ y ln softmax(z) only when Σ y = 1; other losses take any finite targets.
+    ///
+    /// # Errors
+    /// [`Error::TargetNotDistribution`] naming the first row that is not one.
+    fn check_distributions(&self, targets: ArrayView2<'_, F>) -> Result<()> {
+        let softmax = self.layers.last().map(Dense::activation) == Some(Activation::Softmax);
+        if !(softmax && self.loss == Loss::CrossEntropy) {
+            return Ok(());
+        }
+        let tolerance = 4.0 * (targets.ncols() as f64 + 1.0) * F::epsilon().to_f64_lossless();
+        for (row, y) in targets.rows().into_iter().enumerate() {
+            if let Some(column) = y.iter().position(|&v| v < F::zero()) {
+                return Err(Error::TargetNotDistribution {
+                    row,
+                    problem: format!("entry {column} is {}", y[column]),
+                });
+            }
+            let sum: f64 = y.iter().map(|v| v.to_f64_lossless()).sum();
+            if sum.is_nan() || (sum - 1.0).abs() > tolerance {
+                return Err(Error::TargetNotDistribution {
+                    row,
+                    problem: format!("its entries sum to {sum}"),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// (F) for every layer, into `workspace`; returns the number of rows processed.

@@ -341,28 +341,81 @@ impl<F: Float> OptimizerState<F> {
         self.steps
     }
 
+    /// The step count after one more step.
+    ///
+    /// # Errors
+    /// [`Error::StepCountOverflow`] when the counter is at `u64::MAX` (only a checkpoint can
+    /// put it there), so that no step is taken that could not be counted.
+    pub(crate) fn next_step(&self) -> Result<u64> {
+        self.steps
+            .checked_add(1)
+            .ok_or(Error::StepCountOverflow { steps: self.steps })
+    }
+
     /// Counts a step taken outside [`OptimizerState::step`] (the fused one-sample SGD path,
-    /// which keeps no state but the count).
+    /// which keeps no state but the count); the caller has checked [`Self::next_step`] first.
     pub(crate) fn record_step(&mut self) {
-        self.steps += 1;
+        self.steps = self.steps.saturating_add(1);
     }
 
     /// Applies one update with learning rate `learning_rate` and L2 weight decay `weight_decay`.
-    /// `gradients` must be shaped like `network`.
     ///
     /// Every new weight and optimiser state is checked to be finite before any is written: if
-    /// anything would overflow, nothing changes and `false` is returned, so a diverging step
+    /// anything would overflow, nothing changes and `Ok(false)` is returned, so a diverging step
     /// never poisons the network. Plain SGD computes the new parameters into arrays of its own
     /// in one pass, checking them on the way, and exchanges them with the network's; the other
     /// optimisers compute the update twice, once to check it and once to write it.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] if `network` or `gradients` are not shaped like the network this state
+    /// was made for, [`Error::StepCountOverflow`] if the step count cannot grow; nothing
+    /// changes then either.
     pub fn step(
         &mut self,
         network: &mut Network<F>,
         gradients: &Gradients<F>,
         learning_rate: f64,
         weight_decay: f64,
-    ) -> bool {
+    ) -> Result<bool> {
         self.step_split(network, gradients, learning_rate, weight_decay, false)
+    }
+
+    /// Checks that `network`, `gradients` and every array of the state have the same shapes,
+    /// layer by layer: the updates zip them element by element.
+    fn check_shapes(&self, network: &Network<F>, gradients: &Gradients<F>) -> Result<()> {
+        let layers = network.layers();
+        let state = [&self.first, &self.second, &self.scratch.0];
+        let counts = std::iter::once(gradients.layers.len())
+            .chain(state.iter().filter(|s| !s.is_empty()).map(|s| s.len()));
+        for count in counts {
+            if count != layers.len() {
+                return Err(Error::Shape {
+                    what: "layers of the gradients or optimiser state".into(),
+                    expected: vec![layers.len()],
+                    got: vec![count],
+                });
+            }
+        }
+        for (l, layer) in layers.iter().enumerate() {
+            let expected = [layer.n_out(), layer.n_in()];
+            let g = &gradients.layers[l];
+            let arrays = std::iter::once(("gradients", g.weights.dim(), g.biases.len())).chain(
+                state
+                    .iter()
+                    .filter_map(|s| s.get(l))
+                    .map(|(w, b)| ("optimiser state", w.dim(), b.len())),
+            );
+            for (what, (rows, cols), biases) in arrays {
+                if [rows, cols] != expected || biases != layer.n_out() {
+                    return Err(Error::Shape {
+                        what: format!("{what} of layer {l} (weights rows, columns)"),
+                        expected: expected.to_vec(),
+                        got: vec![rows, cols],
+                    });
+                }
+            }
+        }
+        Ok(())
     }
 
     /// [`OptimizerState::step`], with plain SGD's pass split over the current rayon pool when
@@ -374,21 +427,23 @@ impl<F: Float> OptimizerState<F> {
         learning_rate: f64,
         weight_decay: f64,
         parallel: bool,
-    ) -> bool {
+    ) -> Result<bool> {
+        self.check_shapes(network, gradients)?;
+        let next = self.next_step()?;
         let updated =
             match self.sgd_exchanging(network, gradients, learning_rate, weight_decay, parallel) {
                 Some(updated) => updated,
                 None => {
                     if !self.visit(network, gradients, learning_rate, weight_decay, false) {
-                        return false;
+                        return Ok(false);
                     }
                     self.visit(network, gradients, learning_rate, weight_decay, true)
                 }
             };
         if updated {
-            self.steps += 1;
+            self.steps = next;
         }
-        updated
+        Ok(updated)
     }
 
     /// Plain SGD in one pass: the new parameters go into the scratch arrays, checked on the
@@ -511,7 +566,8 @@ impl<F: Float> OptimizerState<F> {
                     epsilon,
                     ..
                 } => {
-                    let t = (self.steps + 1).min(i32::MAX as u64) as i32;
+                    // `step_split` has checked that the count can grow.
+                    let t = self.steps.saturating_add(1).min(i32::MAX as u64) as i32;
                     let (b1, b2, eps) = (F::of(beta1), F::of(beta2), F::of(epsilon));
                     let c1 = F::of(1.0 / (1.0 - beta1.powi(t)));
                     let c2 = F::of(1.0 / (1.0 - beta2.powi(t)));
@@ -656,5 +712,28 @@ fn sweep_moments<F: Float, D: Dimension>(
                 acc + n * F::zero() + a * F::zero() + b * F::zero()
             },
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_step_count_at_its_maximum_is_an_error_not_an_overflow() {
+        let mut net = Network::<f32>::builder(&[3, 2]).build::<f32>().unwrap();
+        let grads = net.zero_gradients();
+        for optimizer in [Optimizer::sgd(0.1), Optimizer::adam(0.1)] {
+            let mut state = OptimizerState::new(optimizer, &net).unwrap();
+            state.steps = u64::MAX;
+            let before = net.clone();
+            let err = state.step(&mut net, &grads, 0.1, 0.0).unwrap_err();
+            assert!(
+                matches!(err, Error::StepCountOverflow { steps: u64::MAX }),
+                "{optimizer:?}: {err}"
+            );
+            assert_eq!(state.steps, u64::MAX);
+            assert_eq!(net, before);
+        }
     }
 }

@@ -17,12 +17,15 @@ use rayon::prelude::*;
 
 use crate::network::Workspace;
 use crate::optimizer::{OptimizerState, Schedule};
-use crate::{Error, Float, Gradients, Network, Optimizer, Result};
+use crate::{Activation, Error, Float, Gradients, Network, Optimizer, Result};
 
 /// The largest batch a [`TrainConfig`] accepts (2^16 = 65 536 samples, more than all of MNIST).
 pub const MAX_BATCH: usize = 1 << 16;
 /// The most threads a [`TrainConfig`] accepts.
 pub const MAX_THREADS: usize = 1024;
+/// The most memory, in bytes, that [`Trainer::new`] lets a trainer's buffers take (4 GiB);
+/// [`Trainer::with_memory_limit`] sets another limit.
+pub const DEFAULT_MEMORY_LIMIT: usize = 4 << 30;
 
 /// How to train: epochs, batch size, optimiser, schedule, seed and parallelism.
 #[derive(Clone, Debug, PartialEq)]
@@ -217,6 +220,9 @@ pub struct Trainer<F: Float = f32> {
     batch_targets: Array2<F>,
     order: Vec<usize>,
     pace: Pace,
+    /// The input activation of the network the trainer was made for: the workspaces hold
+    /// room for activated inputs only when it has one.
+    input_activation: Option<Activation>,
 }
 
 impl<F: Float> std::fmt::Debug for Trainer<F> {
@@ -302,12 +308,43 @@ impl Pace {
 }
 
 impl<F: Float> Trainer<F> {
-    /// A trainer for `network` (used for the shapes of the buffers).
+    /// A trainer for `network` (used for the shapes of the buffers), whose buffers may take at
+    /// most [`DEFAULT_MEMORY_LIMIT`] bytes.
     ///
     /// # Errors
-    /// As [`TrainConfig::validate`]; [`Error::ThreadPool`] if the pool cannot be built.
+    /// As [`Trainer::with_memory_limit`].
     pub fn new(network: &Network<F>, config: TrainConfig) -> Result<Self> {
+        Self::with_memory_limit(network, config, DEFAULT_MEMORY_LIMIT)
+    }
+
+    /// A trainer for `network` whose buffers may take at most `limit` bytes.
+    ///
+    /// Every shard of a minibatch keeps buffers of its own (its rows' activations and the
+    /// gradients of every parameter), so memory grows with the number of shards, ⌈batch_size /
+    /// shard_size⌉, times the parameter count. The trainer estimates what its buffers take
+    /// before allocating any, and refuses a configuration that needs more than `limit`.
+    ///
+    /// # Errors
+    /// As [`TrainConfig::validate`]; [`Error::TooLarge`] if the buffers would need more than
+    /// `limit` bytes (a larger `shard_size` or a smaller `batch_size` needs less);
+    /// [`Error::ThreadPool`] if the pool cannot be built.
+    pub fn with_memory_limit(
+        network: &Network<F>,
+        config: TrainConfig,
+        limit: usize,
+    ) -> Result<Self> {
         config.validate()?;
+        let needed = buffer_bytes(network, &config);
+        if needed > limit as u128 {
+            return Err(Error::TooLarge {
+                what: "the trainer's buffers",
+                needed,
+                limit: limit as u128,
+                unit: "bytes",
+                hint: "each shard holds every parameter's gradient: raise shard_size, lower \
+                       batch_size, or raise the limit (Trainer::with_memory_limit)",
+            });
+        }
         let pool = match config.threads {
             Some(n) if n > 1 => Some(
                 rayon::ThreadPoolBuilder::new()
@@ -317,8 +354,7 @@ impl<F: Float> Trainer<F> {
             ),
             _ => None,
         };
-        let shard_rows = config.shard_size.min(config.batch_size);
-        let n_shards = config.batch_size.div_ceil(shard_rows);
+        let (shard_rows, n_shards) = shard_layout(&config);
         let shards = (0..n_shards)
             .map(|_| Shard {
                 workspace: network.workspace(shard_rows),
@@ -336,6 +372,7 @@ impl<F: Float> Trainer<F> {
             batch_targets: Array2::zeros((config.batch_size, network.n_outputs())),
             order: Vec::new(),
             pace: Pace::default(),
+            input_activation: network.input_activation(),
             config,
         })
     }
@@ -399,9 +436,12 @@ impl<F: Float> Trainer<F> {
     /// One pass over the training set in minibatches (shuffled if configured).
     ///
     /// # Errors
-    /// As [`Network::check_inputs`] and [`Network::check_targets`], [`Error::Shape`] if the
-    /// network is not the one the trainer was made for, and [`Error::Diverged`] if a loss or
-    /// gradient becomes NaN or infinite: the network then keeps its last finite weights.
+    /// [`Error::Shape`] or [`Error::NetworkMismatch`] if the network is not shaped like the one
+    /// the trainer was made for (other layer sizes, another input activation); as
+    /// [`Network::check_inputs`] and [`Network::check_targets`];
+    /// [`Error::StepCountOverflow`] if the optimiser's step count cannot grow; and
+    /// [`Error::Diverged`] if a loss or gradient becomes NaN or infinite: the network then
+    /// keeps its last finite weights.
     pub fn train_epoch(
         &mut self,
         network: &mut Network<F>,
@@ -409,9 +449,9 @@ impl<F: Float> Trainer<F> {
         targets: ArrayView2<'_, F>,
         observer: &mut impl Observer,
     ) -> Result<EpochReport> {
+        self.check_network(network)?;
         network.check_inputs(inputs)?;
         network.check_targets(inputs, targets)?;
-        self.check_network(network)?;
         let start = Instant::now();
         let n = inputs.nrows();
         let learning_rate = self.learning_rate();
@@ -433,14 +473,7 @@ impl<F: Float> Trainer<F> {
                 copy_row(inputs, i, &mut self.batch_inputs, r);
                 copy_row(targets, i, &mut self.batch_targets, r);
             }
-            let loss =
-                self.step_prepared(network, rows, learning_rate)
-                    .map_err(|(loss, cause)| Error::Diverged {
-                        epoch: self.epoch,
-                        batch,
-                        loss,
-                        cause,
-                    })?;
+            let loss = self.step_prepared(network, rows, learning_rate, batch)?;
             loss_sum += loss * rows as f64;
             observer.batch_end(&BatchProgress {
                 epoch: self.epoch,
@@ -476,9 +509,9 @@ impl<F: Float> Trainer<F> {
         inputs: ArrayView2<'_, F>,
         targets: ArrayView2<'_, F>,
     ) -> Result<f64> {
+        self.check_network(network)?;
         network.check_inputs(inputs)?;
         network.check_targets(inputs, targets)?;
-        self.check_network(network)?;
         let rows = inputs.nrows();
         if rows > self.config.batch_size {
             return Err(Error::InvalidHyperparameter {
@@ -492,16 +525,25 @@ impl<F: Float> Trainer<F> {
             .slice_mut(s![..rows, ..])
             .assign(&targets);
         let learning_rate = self.learning_rate();
-        self.step_prepared(network, rows, learning_rate)
-            .map_err(|(loss, cause)| Error::Diverged {
-                epoch: self.epoch,
-                batch: 0,
-                loss,
-                cause,
-            })
+        self.step_prepared(network, rows, learning_rate, 0)
     }
 
+    /// Checks that `network` is shaped like the one the trainer was made for, with the same
+    /// input activation: the buffers and the optimiser state were made to fit it.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] for other layer sizes, [`Error::NetworkMismatch`] for another input
+    /// activation.
     pub(crate) fn check_network(&self, network: &Network<F>) -> Result<()> {
+        if network.input_activation() != self.input_activation {
+            let name =
+                |a: Option<Activation>| a.map_or_else(|| "none".into(), |a| format!("{a:?}"));
+            return Err(Error::NetworkMismatch {
+                what: "input activation of the network given to the trainer",
+                expected: name(self.input_activation),
+                got: name(network.input_activation()),
+            });
+        }
         let matches = self.total.layers.len() == network.layers().len()
             && self
                 .total
@@ -526,27 +568,43 @@ impl<F: Float> Trainer<F> {
             .collect()
     }
 
-    /// The step on the first `rows` rows of the batch buffers. `Err((loss, cause))` on
-    /// divergence, with the network unchanged.
+    /// The step on the first `rows` rows of the batch buffers, minibatch `batch` of the
+    /// epoch. On divergence ([`Error::Diverged`]) the network is unchanged.
     fn step_prepared(
         &mut self,
         network: &mut Network<F>,
         rows: usize,
         learning_rate: f64,
-    ) -> std::result::Result<f64, (f64, &'static str)> {
+        batch: usize,
+    ) -> Result<f64> {
+        self.state.next_step()?;
+        let diverged = |(loss, cause)| Error::Diverged {
+            epoch: self.epoch,
+            batch,
+            loss,
+            cause,
+        };
+        // Products split over a pool only in a one-shard step, which sets this flag inside
+        // the pool; a shard computed on the calling thread must not inherit it from an
+        // earlier step, or its products would run on rayon's global pool.
+        for shard in &mut self.shards {
+            shard.workspace.set_parallel_products(false);
+        }
         if rows == 1 && matches!(self.config.optimizer, Optimizer::Sgd { .. }) {
             // The seed's per-sample SGD: gradient and update fused, the same bits.
-            let loss = network.sgd_one_sample(
-                self.batch_inputs.slice(s![..1, ..]),
-                self.batch_targets.slice(s![..1, ..]),
-                &mut self.shards[0].workspace,
-                F::of(learning_rate),
-                F::of(self.config.weight_decay),
-            )?;
+            let loss = network
+                .sgd_one_sample(
+                    self.batch_inputs.slice(s![..1, ..]),
+                    self.batch_targets.slice(s![..1, ..]),
+                    &mut self.shards[0].workspace,
+                    F::of(learning_rate),
+                    F::of(self.config.weight_decay),
+                )
+                .map_err(diverged)?;
             self.state.record_step();
             return Ok(loss);
         }
-        let shard_rows = self.config.shard_size.min(self.config.batch_size);
+        let (shard_rows, _) = shard_layout(&self.config);
         let n_shards = rows.div_ceil(shard_rows);
         let x = self.batch_inputs.slice(s![..rows, ..]);
         let y = self.batch_targets.slice(s![..rows, ..]);
@@ -617,7 +675,7 @@ impl<F: Float> Trainer<F> {
         };
         let loss = loss / rows as f64;
         if !loss.is_finite() {
-            return Err((loss, "the loss is not finite"));
+            return Err(diverged((loss, "the loss is not finite")));
         }
         // The optimiser checks every new weight before writing any; a non-finite gradient
         // fails that check too, so the gradients are only inspected to name the cause.
@@ -629,13 +687,13 @@ impl<F: Float> Trainer<F> {
         let updated = match (&self.pool, parallel) {
             (Some(pool), true) => pool.install(update),
             _ => update(),
-        };
+        }?;
         if !updated {
-            return Err(if total.is_finite() {
+            return Err(diverged(if total.is_finite() {
                 (loss, "the update would make a weight infinite")
             } else {
                 (loss, "a gradient is not finite")
-            });
+            }));
         }
         if can_split {
             // The whole step, update included (it is split over the pool too).
@@ -644,6 +702,71 @@ impl<F: Float> Trainer<F> {
         }
         Ok(loss)
     }
+}
+
+/// Rows per shard and shards per full batch.
+fn shard_layout(config: &TrainConfig) -> (usize, usize) {
+    let shard_rows = config.shard_size.min(config.batch_size);
+    (shard_rows, config.batch_size.div_ceil(shard_rows))
+}
+
+/// An upper estimate of the bytes a [`Trainer`]'s buffers take for `network` and `config`,
+/// in `u128` so that no configuration can overflow it (saturating, to be safe all the same).
+fn buffer_bytes<F: Float>(network: &Network<F>, config: &TrainConfig) -> u128 {
+    let wide = |n: usize| n as u128;
+    let (shard_rows, n_shards) = shard_layout(config);
+    let parameters = wide(network.parameter_count());
+    let layers = network.layers();
+    let widths: u128 = layers.iter().map(|l| wide(l.n_out())).sum();
+    let activated_inputs = wide(network.input_activation().map_or(0, |_| network.n_inputs()));
+    // Per shard: activated inputs, then Z, A and Δ of every layer, for each row.
+    let rows = wide(shard_rows).saturating_mul(activated_inputs.saturating_add(3 * widths));
+    let packing = packing_elements(network, shard_rows);
+    let threads = config.threads.unwrap_or_else(rayon::current_num_threads);
+    let per_shard = rows.saturating_add(parameters).saturating_add(packing);
+    // The optimiser keeps up to two arrays per parameter (plain SGD: one to write into).
+    let moments = match config.optimizer {
+        Optimizer::Adam { .. } => 2,
+        _ => 1,
+    };
+    let batch_copies = wide(config.batch_size)
+        .saturating_mul(wide(network.n_inputs()).saturating_add(wide(network.n_outputs())));
+    // A one-shard step may split its products, each part with packing buffers of its own.
+    let elements = wide(n_shards)
+        .saturating_mul(per_shard)
+        .saturating_add(wide(threads).saturating_mul(packing))
+        .saturating_add(parameters.saturating_mul(1 + moments))
+        .saturating_add(batch_copies);
+    elements.saturating_mul(std::mem::size_of::<F>() as u128)
+}
+
+/// An upper estimate of the elements one shard's packing buffers grow to: the products of a
+/// layer are (rows × n_in)·(n_in × n_out), (n_out × rows)·(rows × n_in) and
+/// (rows × n_out)·(n_out × n_in), and `crate::gemm` packs at most 1024 rows of A and 256
+/// columns of B, 256 deep at a time (rounded up here to whole kernel tiles).
+fn packing_elements<F: Float>(network: &Network<F>, rows: usize) -> u128 {
+    let packed = |m: usize, k: usize, n: usize| {
+        let depth = k.min(256) as u128;
+        (
+            (m.min(1024) + 32) as u128 * depth,
+            (n.min(256) + 32) as u128 * depth,
+        )
+    };
+    let (mut a, mut b) = (0, 0);
+    for layer in network.layers() {
+        let (n_in, n_out) = (layer.n_in(), layer.n_out());
+        for (m, k, n) in [
+            (rows, n_in, n_out),
+            (n_out, rows, n_in),
+            (rows, n_out, n_in),
+        ] {
+            let (pa, pb) = packed(m, k, n);
+            a = a.max(pa);
+            b = b.max(pb);
+        }
+    }
+    // Plus the accumulator tile and each buffer's alignment slack.
+    a + b + 2048
 }
 
 /// How long a helper of [`keeping_the_pool_awake`] waits for a job before it leaves: longer

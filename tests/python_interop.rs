@@ -84,7 +84,11 @@ fn check_python_model<F: Float>(dir: &Path, name: &str, tolerance: f64) {
         .iter()
         .zip(&expected)
         .map(|(a, b)| (a.to_f64_lossless() - b.to_f64_lossless()).abs())
-        .fold(0.0, f64::max);
+        // A NaN difference is infinite (`f64::max` would drop it).
+        .fold(
+            0.0,
+            |m, d| if d.is_nan() { f64::INFINITY } else { m.max(d) },
+        );
     println!(
         "{name}.safetensors: sizes {:?} {}: lernmi vs numpy max |diff| {diff:.3e}",
         net.sizes(),

@@ -40,6 +40,15 @@ def activate(name, z, slope=None):
     raise ValueError(f"unknown activation {name}")
 
 
+def max_difference(ours, theirs):
+    """The largest |ours - theirs|, with a NaN on either side counted as an infinite difference
+    (so a comparison never passes for NaN outputs), and arrays of different shapes too."""
+    if ours.shape != theirs.shape:
+        return float("inf")
+    diff = np.abs(ours.astype(np.float64) - theirs.astype(np.float64))
+    return float(np.nan_to_num(diff, nan=np.inf).max(initial=0.0))
+
+
 def forward(arch, tensors, x):
     if arch["input_activation"] is not None:
         spec = arch["input_activation"]
@@ -67,7 +76,7 @@ def check_rust_models(directory):
             assert tensors[names["weight"]].dtype == dtype
             assert tensors[names["bias"]].shape == (n_out,)
         ours = forward(arch, tensors, io["inputs"])
-        diff = float(np.abs(ours - io["predictions"]).max())
+        diff = max_difference(ours, io["predictions"])
         ok = diff <= TOLERANCE[arch["dtype"]]
         print(f"{path.name}: sizes {arch['sizes']} {arch['dtype']}: numpy vs lernmi max |diff| {diff:.3g} {'ok' if ok else 'FAIL'}")
         if not ok:
