@@ -1,5 +1,5 @@
-//! Reading real MNIST (counts, shapes, checksums), a table of crafted bad files, and a short
-//! training run on real data.
+//! Reading real MNIST (counts, shapes, checksums), a table of crafted bad files, sizes too
+//! large to hold, and a short training run on real data.
 
 mod common;
 
@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use common::{mnist, mnist_dir};
 use lernmi::data::idx::{read_idx, read_images, read_labels};
 use lernmi::data::{Dataset, PixelScale};
-use lernmi::{Activation, Error, Network, Optimizer, TrainConfig, Trainer};
+use lernmi::{one_hot, Activation, Error, Network, Optimizer, TrainConfig, Trainer};
+use ndarray::Array2;
 use sha2::{Digest, Sha256};
 
 #[test]
@@ -121,6 +122,11 @@ fn crafted_bad_files_give_errors_that_name_the_file_and_the_problem() {
         (
             "claims-1e9-images",
             idx(&[1_000_000_000, 28, 28], &[0; 100]),
+            "more than the limit",
+        ),
+        (
+            "claims-3e5-images",
+            idx(&[300_000, 28, 28], &[0; 100]),
             "truncated",
         ),
         (
@@ -195,6 +201,47 @@ fn every_truncation_and_single_byte_corruption_of_a_small_file_is_an_error_or_a_
         }
     }
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn image_sizes_whose_product_overflows_are_an_error() {
+    // rows · cols wraps to 0 in usize, so a width-0 image array would match a wrapped product.
+    let side = 1usize << (usize::BITS / 2);
+    let err = Dataset::new(Array2::zeros((1, 0)), vec![0], side, side, 10).unwrap_err();
+    assert!(matches!(err, Error::Shape { .. }), "{err}");
+    assert!(err.to_string().contains("overflow"), "{err}");
+    let err = Dataset::new(Array2::zeros((1, 4)), vec![0], usize::MAX, 2, 10).unwrap_err();
+    assert!(matches!(err, Error::Shape { .. }), "{err}");
+    // The largest product that fits is only a shape mismatch.
+    let err = Dataset::new(Array2::zeros((1, 4)), vec![0], usize::MAX, 1, 10).unwrap_err();
+    assert!(matches!(err, Error::Shape { .. }), "{err}");
+}
+
+#[test]
+fn one_hot_refuses_class_counts_too_large_to_hold() {
+    // Each of these asks for more memory than a machine has (or than usize can count); none may
+    // panic or abort.
+    for classes in [usize::MAX, usize::MAX / 2, 1 << 40, (1 << 20) + 1] {
+        let err = one_hot::<f32>(&[0, 1], classes).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::InvalidHyperparameter {
+                    name: "classes",
+                    ..
+                }
+            ),
+            "{classes}: {err}"
+        );
+    }
+    // Many labels times many classes: refused by the element count, before allocating.
+    let labels = vec![0usize; 1 << 12];
+    let err = one_hot::<f64>(&labels, 1 << 20).unwrap_err();
+    assert!(matches!(err, Error::InvalidHyperparameter { .. }), "{err}");
+    // The largest class count accepted still works.
+    let t = one_hot::<f32>(&[0, (1 << 20) - 1], 1 << 20).unwrap();
+    assert_eq!(t.dim(), (2, 1 << 20));
+    assert_eq!((t[[0, 0]], t[[1, (1 << 20) - 1]], t.sum()), (1.0, 1.0, 2.0));
 }
 
 #[test]
