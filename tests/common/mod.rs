@@ -16,6 +16,7 @@ use lernmi::data::Mnist;
 /// the download run once per test binary (tests running in parallel wait for the first); test
 /// binaries running at once are safe too, as each downloaded file is written under a name of its
 /// own and renamed into place only once verified.
+#[track_caller]
 pub fn mnist_dir() -> PathBuf {
     static DIR: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     match DIR.get_or_init(find_or_download) {
@@ -28,9 +29,10 @@ fn find_or_download() -> Result<PathBuf, String> {
     if let Some(dir) = locate_mnist(None) {
         return Ok(dir);
     }
+    let here = std::env::current_dir().unwrap_or_default();
     let tried = search_path(None)
         .iter()
-        .map(|p| p.display().to_string())
+        .map(|p| here.join(p).display().to_string())
         .collect::<Vec<_>>()
         .join(", ");
     download().map_err(|why| {
@@ -61,6 +63,7 @@ fn download() -> Result<PathBuf, String> {
 }
 
 /// All of MNIST, from [`mnist_dir`].
+#[track_caller]
 pub fn mnist() -> Mnist {
     let dir = mnist_dir();
     Mnist::load(&dir).unwrap_or_else(|e| panic!("loading MNIST from {}: {e}", dir.display()))
