@@ -849,18 +849,44 @@ pub(crate) fn argmax<'a, F: Float + 'a>(values: impl Iterator<Item = &'a F>) -> 
 
 /// One-hot targets: row i has 1 in column `labels[i]`, 0 elsewhere.
 ///
+/// The result holds `labels.len() × classes` elements, so both are bounded before anything is
+/// allocated: at most 2²⁰ classes, and at most 2³¹ elements in all.
+///
 /// # Errors
+/// [`Error::InvalidHyperparameter`] for more than 2²⁰ classes or more than 2³¹ elements;
 /// [`Error::LabelOutOfRange`] for a label ≥ `classes`.
 pub fn one_hot<F: Float>(labels: &[usize], classes: usize) -> Result<Array2<F>> {
+    // Far beyond any classifier's outputs; refuses a class count that no memory could hold.
+    const MAX_CLASSES: usize = 1 << 20;
+    // 8 GiB of f32: far beyond any dataset this crate trains on in memory.
+    const MAX_ELEMENTS: usize = 1 << 31;
+    if classes > MAX_CLASSES {
+        return Err(Error::InvalidHyperparameter {
+            name: "classes",
+            value: classes as f64,
+            reason: "one_hot accepts at most 2^20 classes",
+        });
+    }
+    if let Some((index, &label)) = labels.iter().enumerate().find(|(_, &l)| l >= classes) {
+        return Err(Error::LabelOutOfRange {
+            label,
+            index,
+            classes,
+        });
+    }
+    if labels
+        .len()
+        .checked_mul(classes)
+        .is_none_or(|n| n > MAX_ELEMENTS)
+    {
+        return Err(Error::InvalidHyperparameter {
+            name: "one-hot elements (labels × classes)",
+            value: labels.len() as f64 * classes as f64,
+            reason: "one_hot builds at most 2^31 elements",
+        });
+    }
     let mut targets = Array2::zeros((labels.len(), classes));
     for (index, &label) in labels.iter().enumerate() {
-        if label >= classes {
-            return Err(Error::LabelOutOfRange {
-                label,
-                index,
-                classes,
-            });
-        }
         targets[[index, label]] = F::one();
     }
     Ok(targets)

@@ -1,5 +1,5 @@
-//! Reading real MNIST (counts, shapes, checksums), a table of crafted bad files, and a short
-//! training run on real data.
+//! Reading real MNIST (counts, shapes, checksums), a table of crafted bad files, sizes too
+//! large to hold, and a short training run on real data.
 
 mod common;
 
@@ -9,24 +9,39 @@ use std::path::{Path, PathBuf};
 use common::{mnist, mnist_dir};
 use lernmi::data::idx::{read_idx, read_images, read_labels};
 use lernmi::data::{Dataset, PixelScale};
-use lernmi::{Activation, Error, Network, Optimizer, TrainConfig, Trainer};
+use lernmi::{one_hot, Activation, Error, Network, Optimizer, TrainConfig, Trainer};
+use ndarray::Array2;
 use sha2::{Digest, Sha256};
+
+/// SHA-256 of the decompressed MNIST files, as published (the same for every faithful mirror,
+/// whatever its gzip bytes).
+const DECOMPRESSED_SHA256: [(&str, &str); 4] = [
+    (
+        "train-images-idx3-ubyte",
+        "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+    ),
+    (
+        "train-labels-idx1-ubyte",
+        "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+    ),
+    (
+        "t10k-images-idx3-ubyte",
+        "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+    ),
+    (
+        "t10k-labels-idx1-ubyte",
+        "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+    ),
+];
 
 #[test]
 fn real_files_have_the_canonical_counts_shapes_and_checksums() {
     let dir = mnist_dir();
-    let sums = std::fs::read_to_string(dir.join("SHA256SUMS")).expect("SHA256SUMS beside the data");
-    let mut checked = 0;
-    for line in sums
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-    {
-        let (hash, name) = line.split_once("  ").expect("`HASH  NAME` lines");
-        if name.ends_with(".gz") {
-            continue;
-        }
+    for (name, hash) in DECOMPRESSED_SHA256 {
+        let gz = dir.join(format!("{name}.gz"));
+        let path = if gz.is_file() { gz } else { dir.join(name) };
         // The decompressed contents, rebuilt from what the reader returns.
-        let array = read_idx(dir.join(format!("{name}.gz"))).unwrap();
+        let array = read_idx(&path).unwrap();
         let mut bytes = vec![0, 0, 8, array.dims.len() as u8];
         for &d in &array.dims {
             bytes.extend((d as u32).to_be_bytes());
@@ -36,10 +51,8 @@ fn real_files_have_the_canonical_counts_shapes_and_checksums() {
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
-        assert_eq!(digest, hash, "{name}");
-        checked += 1;
+        assert_eq!(digest, hash, "{}", path.display());
     }
-    assert_eq!(checked, 4);
 
     let m = mnist();
     assert_eq!((m.train.len(), m.test.len()), (60_000, 10_000));
@@ -121,6 +134,11 @@ fn crafted_bad_files_give_errors_that_name_the_file_and_the_problem() {
         (
             "claims-1e9-images",
             idx(&[1_000_000_000, 28, 28], &[0; 100]),
+            "more than the limit",
+        ),
+        (
+            "claims-3e5-images",
+            idx(&[300_000, 28, 28], &[0; 100]),
             "truncated",
         ),
         (
@@ -195,6 +213,47 @@ fn every_truncation_and_single_byte_corruption_of_a_small_file_is_an_error_or_a_
         }
     }
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn image_sizes_whose_product_overflows_are_an_error() {
+    // rows · cols wraps to 0 in usize, so a width-0 image array would match a wrapped product.
+    let side = 1usize << (usize::BITS / 2);
+    let err = Dataset::new(Array2::zeros((1, 0)), vec![0], side, side, 10).unwrap_err();
+    assert!(matches!(err, Error::Shape { .. }), "{err}");
+    assert!(err.to_string().contains("overflow"), "{err}");
+    let err = Dataset::new(Array2::zeros((1, 4)), vec![0], usize::MAX, 2, 10).unwrap_err();
+    assert!(matches!(err, Error::Shape { .. }), "{err}");
+    // The largest product that fits is only a shape mismatch.
+    let err = Dataset::new(Array2::zeros((1, 4)), vec![0], usize::MAX, 1, 10).unwrap_err();
+    assert!(matches!(err, Error::Shape { .. }), "{err}");
+}
+
+#[test]
+fn one_hot_refuses_class_counts_too_large_to_hold() {
+    // Each of these asks for more memory than a machine has (or than usize can count); none may
+    // panic or abort.
+    for classes in [usize::MAX, usize::MAX / 2, 1 << 40, (1 << 20) + 1] {
+        let err = one_hot::<f32>(&[0, 1], classes).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::InvalidHyperparameter {
+                    name: "classes",
+                    ..
+                }
+            ),
+            "{classes}: {err}"
+        );
+    }
+    // Many labels times many classes: refused by the element count, before allocating.
+    let labels = vec![0usize; 1 << 12];
+    let err = one_hot::<f64>(&labels, 1 << 20).unwrap_err();
+    assert!(matches!(err, Error::InvalidHyperparameter { .. }), "{err}");
+    // The largest class count accepted still works.
+    let t = one_hot::<f32>(&[0, (1 << 20) - 1], 1 << 20).unwrap();
+    assert_eq!(t.dim(), (2, 1 << 20));
+    assert_eq!((t[[0, 0]], t[[1, (1 << 20) - 1]], t.sum()), (1.0, 1.0, 2.0));
 }
 
 #[test]

@@ -14,6 +14,8 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+pub use idx::IdxLimits;
+
 use crate::{Error, Float, Result};
 
 /// How pixel bytes become network inputs.
@@ -40,8 +42,9 @@ impl Dataset {
     /// A dataset from flattened images (n × rows·cols) and labels.
     ///
     /// # Errors
-    /// [`Error::Shape`] if the image width is not `rows · cols`, [`Error::RowCountMismatch`] if
-    /// counts differ, [`Error::LabelOutOfRange`] for a label ≥ `classes`.
+    /// [`Error::Shape`] if `rows · cols` overflows or the image width is not `rows · cols`,
+    /// [`Error::RowCountMismatch`] if counts differ, [`Error::LabelOutOfRange`] for a label ≥
+    /// `classes`.
     pub fn new(
         images: Array2<u8>,
         labels: Vec<u8>,
@@ -49,10 +52,17 @@ impl Dataset {
         cols: usize,
         classes: usize,
     ) -> Result<Self> {
-        if images.ncols() != rows * cols {
+        let Some(width) = rows.checked_mul(cols) else {
+            return Err(Error::Shape {
+                what: format!("images of {rows} × {cols} pixels (the product overflows usize)"),
+                expected: vec![images.nrows(), rows, cols],
+                got: images.shape().to_vec(),
+            });
+        };
+        if images.ncols() != width {
             return Err(Error::Shape {
                 what: "images".into(),
-                expected: vec![images.nrows(), rows * cols],
+                expected: vec![images.nrows(), width],
                 got: images.shape().to_vec(),
             });
         }
@@ -82,7 +92,8 @@ impl Dataset {
         })
     }
 
-    /// Reads an image file and a label file (IDX, raw or gzip).
+    /// Reads an image file and a label file (IDX, raw or gzip) within the default
+    /// [`IdxLimits`].
     ///
     /// # Errors
     /// As [`idx::read_images`] and [`idx::read_labels`]; [`Error::BadFile`] naming both files if
@@ -92,25 +103,33 @@ impl Dataset {
         labels: impl AsRef<Path>,
         classes: usize,
     ) -> Result<Self> {
-        let img = idx::read_images(images.as_ref())?;
-        let lab = idx::read_labels(labels.as_ref(), classes)?;
-        if img.count != lab.len() {
-            return Err(Error::BadFile {
-                path: labels.as_ref().to_path_buf(),
-                problem: format!(
-                    "{} labels but {} holds {} images",
-                    lab.len(),
-                    images.as_ref().display(),
-                    img.count
-                ),
-            });
-        }
-        let width = img.rows * img.cols;
+        Self::from_idx_with_limits(images, labels, classes, IdxLimits::default())
+    }
+
+    /// [`Dataset::from_idx`] within `limits` (raise them for sets larger than 256 MiB).
+    ///
+    /// The labels are read first, and the image file's header is checked against their count
+    /// before its pixels are read: a damaged or hostile image file costs no more than its
+    /// header (and the labels) unless it is consistent with the labels.
+    ///
+    /// # Errors
+    /// As [`Dataset::from_idx`].
+    pub fn from_idx_with_limits(
+        images: impl AsRef<Path>,
+        labels: impl AsRef<Path>,
+        classes: usize,
+        limits: IdxLimits,
+    ) -> Result<Self> {
+        let (images, labels) = (images.as_ref(), labels.as_ref());
+        let lab = idx::read_labels_with_limits(labels, classes, limits)?;
+        let img = idx::read_images_counted(images, Some((lab.len(), labels)), limits)?;
+        let bad_dims = || Error::BadFile {
+            path: images.to_path_buf(),
+            problem: "pixel count does not match the dimensions".into(),
+        };
+        let width = img.rows.checked_mul(img.cols).ok_or_else(bad_dims)?;
         let pixels =
-            Array2::from_shape_vec((img.count, width), img.pixels).map_err(|_| Error::BadFile {
-                path: images.as_ref().to_path_buf(),
-                problem: "pixel count does not match the dimensions".into(),
-            })?;
+            Array2::from_shape_vec((img.count, width), img.pixels).map_err(|_| bad_dims())?;
         Dataset::new(pixels, lab, img.rows, img.cols, classes)
     }
 
