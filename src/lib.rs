@@ -56,6 +56,7 @@ pub mod loss;
 pub mod model;
 pub mod network;
 pub mod notation;
+pub mod onnx;
 pub mod optimizer;
 pub mod train;
 
