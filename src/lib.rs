@@ -37,8 +37,9 @@
 //! blocked matrix product (AVX-512/AVX2 micro-kernels chosen at run time) and a private
 //! `kernel` module the one-sample kernels that sum in the seed's order; [`init`] the
 //! seeded initialisations; [`optimizer`] SGD, momentum and Adam with schedules; [`train`] the
-//! [`Trainer`] that shards minibatches over rayon; [`data`] IDX files and datasets; [`graph`]
-//! Lernmi's object graph; [`error`] the one [`Error`] type.
+//! [`Trainer`] that shards minibatches over rayon; [`data`] IDX files and datasets; [`model`]
+//! model files; [`onnx`] ONNX export; [`inference`] prediction that allocates nothing;
+//! [`graph`] Lernmi's object graph; [`error`] the one [`Error`] type.
 
 #![warn(missing_docs)]
 
