@@ -286,7 +286,10 @@ impl<F: Float> GraphPieces<F> {
                 piece.extend_from_slice(&x.to_f64_lossless().to_le_bytes());
             }
         }
-        debug_assert_eq!(piece.capacity(), piece.len());
+        debug_assert_eq!(
+            piece.len(),
+            body_len + 1 + wire::varint_len(body_len as u64)
+        );
         self.pieces.push(piece);
     }
 
@@ -319,13 +322,28 @@ impl<F: Float> GraphPieces<F> {
 }
 
 /// The `ModelProto` in pieces whose concatenation is the file.
-fn model_pieces<F: Float>(network: &Network<F>) -> Vec<Vec<u8>> {
+///
+/// # Errors
+/// [`Error::BadFile`] naming `path` if the weights alone pass protobuf's size limit (checked
+/// before anything is copied).
+fn model_pieces<F: Float>(network: &Network<F>, path: &Path) -> Result<Vec<Vec<u8>>> {
+    let parameter_bytes = network.parameter_count() as u64 * std::mem::size_of::<F>() as u64;
+    check_size(parameter_bytes, path)?;
     // The architecture JSON and the tensor names, exactly as a model file holds them.
     let (tensors, metadata) = crate::model::network_tensors(network);
     let names: Vec<String> = tensors.into_iter().map(|(name, _)| name).collect();
     let mut metadata: Vec<(String, String)> = metadata.into_iter().collect();
     metadata.sort();
+    let mut graph = graph_pieces(network, &names);
+    let graph_len: usize = graph.iter().map(Vec::len).sum();
+    let mut pieces = Vec::with_capacity(graph.len() + 1);
+    pieces.push(model_head(network, &metadata, graph_len));
+    pieces.append(&mut graph);
+    Ok(pieces)
+}
 
+/// The `GraphProto`'s fields; `names` holds each layer's weight and bias names, in order.
+fn graph_pieces<F: Float>(network: &Network<F>, names: &[String]) -> Vec<Vec<u8>> {
     let mut graph = GraphPieces::<F> {
         pieces: Vec::new(),
         nodes: 0,
@@ -345,25 +363,23 @@ fn model_pieces<F: Float>(network: &Network<F>) -> Vec<Vec<u8>> {
     let last = network.layers().len() - 1;
     for (l, layer) in network.layers().iter().enumerate() {
         let (weight, bias) = (&names[2 * l], &names[2 * l + 1]);
-        graph.initializer(
-            weight,
-            &[layer.n_out(), layer.n_in()],
-            layer.weights().iter(),
-        );
-        graph.initializer(bias, &[layer.n_out()], layer.biases().iter());
+        let (n_out, n_in) = (layer.n_out(), layer.n_in());
+        graph.initializer(weight, &[n_out, n_in], layer.weights().iter());
+        graph.initializer(bias, &[n_out], layer.biases().iter());
         let out = if l == last {
             OUTPUT.to_string()
         } else {
             format!("layer{l}.a")
         };
-        let z = if layer.activation() == Activation::Identity {
+        let identity = layer.activation() == Activation::Identity;
+        let z = if identity {
             out.clone()
         } else {
             format!("layer{l}.z")
         };
         let transposed = [Attribute::Int("transB", 1)];
         graph.node("Gemm", &[&x, weight, bias], &z, &transposed);
-        if layer.activation() != Activation::Identity {
+        if !identity {
             graph.activation(layer.activation(), &z, &out, &format!("layer{l}"));
         }
         x = out;
@@ -376,7 +392,16 @@ fn model_pieces<F: Float>(network: &Network<F>) -> Vec<Vec<u8>> {
         wire::bytes(&mut piece, f, &batch_value_info::<F>(value, width));
         graph.pieces.push(piece);
     }
+    graph.pieces
+}
 
+/// The `ModelProto`'s fields up to the key and length of its graph, `graph_len` bytes that
+/// follow.
+fn model_head<F: Float>(
+    network: &Network<F>,
+    metadata: &[(String, String)],
+    graph_len: usize,
+) -> Vec<u8> {
     let mut head = Vec::new();
     wire::int(&mut head, field::model::IR_VERSION, IR_VERSION);
     wire::bytes(&mut head, field::model::PRODUCER_NAME, b"lernmi");
@@ -387,18 +412,14 @@ fn model_pieces<F: Float>(network: &Network<F>) -> Vec<Vec<u8>> {
     let mut opset = Vec::new();
     wire::int(&mut opset, field::opset_id::VERSION, OPSET);
     wire::bytes(&mut head, field::model::OPSET_IMPORT, &opset);
-    for (key, value) in &metadata {
+    for (key, value) in metadata {
         let mut entry = Vec::new();
         wire::bytes(&mut entry, field::string_entry::KEY, key.as_bytes());
         wire::bytes(&mut entry, field::string_entry::VALUE, value.as_bytes());
         wire::bytes(&mut head, field::model::METADATA_PROPS, &entry);
     }
-    let graph_len: usize = graph.pieces.iter().map(Vec::len).sum();
     wire::len_prefix(&mut head, field::model::GRAPH, graph_len);
-    let mut pieces = Vec::with_capacity(graph.pieces.len() + 1);
-    pieces.push(head);
-    pieces.append(&mut graph.pieces);
-    pieces
+    head
 }
 
 /// The pieces' total length, refused past the size protobuf parsers accept.
@@ -435,8 +456,9 @@ impl<F: Float> Network<F> {
     /// # Errors
     /// [`Error::BadFile`] if the model would exceed protobuf's 2 GiB message limit.
     pub fn to_onnx_bytes(&self) -> Result<Vec<u8>> {
-        let pieces = model_pieces(self);
-        let mut bytes = Vec::with_capacity(checked_len(&pieces, Path::new(IN_MEMORY))?);
+        let path = Path::new(IN_MEMORY);
+        let pieces = model_pieces(self, path)?;
+        let mut bytes = Vec::with_capacity(checked_len(&pieces, path)?);
         for piece in pieces {
             bytes.extend_from_slice(&piece);
         }
@@ -451,7 +473,7 @@ impl<F: Float> Network<F> {
     /// intact); [`Error::BadFile`] if the model would exceed protobuf's 2 GiB message limit.
     pub fn save_onnx(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
-        let pieces = model_pieces(self);
+        let pieces = model_pieces(self, path)?;
         checked_len(&pieces, path)?;
         crate::model::write_atomically(path, |w| {
             pieces.iter().try_for_each(|piece| w.write_all(piece))
