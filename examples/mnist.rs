@@ -65,6 +65,10 @@ struct Args {
     /// Save the network to PATH (safetensors, written atomically) after training.
     #[arg(long, value_name = "PATH")]
     save: Option<PathBuf>,
+    /// Export the network to PATH as an ONNX model (for ONNX Runtime and other runtimes; see
+    /// the README's "Deploying") after training.
+    #[arg(long, value_name = "PATH")]
+    save_onnx: Option<PathBuf>,
     /// Start from the network saved in PATH (a model file or a checkpoint) instead of a new
     /// one; its architecture replaces --hidden and --activation. With --epochs 0 it is only
     /// evaluated.
@@ -298,6 +302,10 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(path) = &args.save {
         net.save(path)?;
         say(format!("saved {}", path.display()));
+    }
+    if let Some(path) = &args.save_onnx {
+        net.save_onnx(path)?;
+        say(format!("exported {} (ONNX)", path.display()));
     }
     if args.plot.is_some() || args.show.is_some() {
         let test_outputs = net.predict(test_x.view())?;

@@ -37,8 +37,9 @@
 //! blocked matrix product (AVX-512/AVX2 micro-kernels chosen at run time) and a private
 //! `kernel` module the one-sample kernels that sum in the seed's order; [`init`] the
 //! seeded initialisations; [`optimizer`] SGD, momentum and Adam with schedules; [`train`] the
-//! [`Trainer`] that shards minibatches over rayon; [`data`] IDX files and datasets; [`graph`]
-//! Lernmi's object graph; [`error`] the one [`Error`] type.
+//! [`Trainer`] that shards minibatches over rayon; [`data`] IDX files and datasets; [`model`]
+//! model files; [`onnx`] ONNX export; [`inference`] prediction that allocates nothing;
+//! [`graph`] Lernmi's object graph; [`error`] the one [`Error`] type.
 
 #![warn(missing_docs)]
 
@@ -49,6 +50,7 @@ pub mod error;
 pub mod float;
 pub mod gemm;
 pub mod graph;
+pub mod inference;
 pub mod init;
 mod kernel;
 pub mod layer;
@@ -56,6 +58,7 @@ pub mod loss;
 pub mod model;
 pub mod network;
 pub mod notation;
+pub mod onnx;
 pub mod optimizer;
 pub mod train;
 
@@ -67,6 +70,7 @@ pub struct ReadmeDoctests;
 pub use activation::Activation;
 pub use error::{Error, Result};
 pub use float::Float;
+pub use inference::PredictScratch;
 pub use init::Init;
 pub use layer::{Dense, LayerGradients};
 pub use loss::Loss;

@@ -697,6 +697,13 @@ impl<F: Float> Network<F> {
 
     /// The network's outputs for a batch of inputs, computed in parallel over fixed chunks.
     ///
+    /// Row `i` of the result is the output layer's activations for row `i` of `inputs`: with a
+    /// softmax output, the class probabilities (each row sums to 1, up to rounding); with a
+    /// sigmoid, values in [0, 1]; with the identity, the weighted inputs themselves. The bits
+    /// do not depend on the thread count; a row's last bits can depend on the size of the
+    /// batch it is in. To predict again and again without allocating, see
+    /// [`Network::predict_into`].
+    ///
     /// # Shapes
     /// `inputs`: (batch, n_in); result: (batch, n_out).
     ///
@@ -769,7 +776,9 @@ impl<F: Float> Network<F> {
         })
     }
 
-    /// Index of the first largest output for each row of `inputs`.
+    /// The predicted class of each row of `inputs`: the index, in `0..n_outputs`, of the row's
+    /// largest output in [`Network::predict`] (the first one on ties; NaN never wins). One
+    /// entry per row, in order.
     ///
     /// # Errors
     /// As [`Network::check_inputs`].
