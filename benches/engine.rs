@@ -12,7 +12,7 @@
 //!   [`TrainConfig::lernmi`]), on the same input.
 //! - `inference`: [`Network::predict`] on batches of 1, 32, 128 and 1000 rows, `small` config.
 //! - `matmul`: the raw matrix products on training shapes: `ndarray::linalg::general_mat_mul`
-//!   (the `matrixmultiply` crate) beside the crate's own [`lernmi::gemm::gemm`], f32. **Throughput here counts
+//!   (the `matrixmultiply` crate) beside the crate's own [`lernmi::fast::gemm::gemm`], f32. **Throughput here counts
 //!   floating-point operations (2·m·n·k per product), so criterion's "elem/s" reads as FLOP/s.**
 //!   `matmul/fma_peak/FAMILY_TYPE` is this core's FMA peak measured in the same run, for each
 //!   SIMD family the CPU runs (AVX-512, AVX2, NEON) and f32/f64: independent fused
@@ -242,11 +242,11 @@ fn matmul(c: &mut Criterion) {
         group.bench_function(id, |b| {
             b.iter(|| general_mat_mul(1.0, &x, &w.t(), 0.0, black_box(&mut z)))
         });
-        let mut packing = lernmi::gemm::Packing::default();
+        let mut packing = lernmi::fast::gemm::Packing::default();
         let id = BenchmarkId::new("lernmi_gemm_flops_f32", format!("{m}x{k}x{n}"));
         group.bench_function(id, |b| {
             b.iter(|| {
-                lernmi::gemm::gemm(
+                lernmi::fast::gemm::gemm(
                     &x.view(),
                     &w.t(),
                     0.0,

@@ -8,7 +8,7 @@
 //! with status 1 if any pair differs.
 
 use clap::Parser;
-use lernmi::gemm::Packing;
+use lernmi::fast::gemm::Packing;
 use lernmi::graph::{GraphInit, GraphOptions, Link, Network as Graph, Neuron};
 use lernmi::{LayerGradients, Network, Optimizer, TrainConfig, Trainer};
 use ndarray::{array, Array2, ArrayView2};

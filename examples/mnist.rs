@@ -13,8 +13,8 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use indicatif::ProgressBar;
-use lernmi::checkpoint::Checkpoint;
 use lernmi::data::PixelScale;
+use lernmi::io::checkpoint::Checkpoint;
 use lernmi::{
     Activation, BatchProgress, EpochReport, Network, Observer, Optimizer, Schedule, TrainConfig,
     Trainer,

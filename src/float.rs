@@ -44,7 +44,7 @@ pub trait Float:
     fn to_f64_lossless(self) -> f64;
 
     /// The matrix-product micro-kernel for this type on this CPU.
-    fn micro_kernel() -> crate::gemm::MicroKernel<Self>;
+    fn micro_kernel() -> crate::fast::gemm::MicroKernel<Self>;
 }
 
 impl Float for f32 {
@@ -57,8 +57,8 @@ impl Float for f32 {
     fn to_f64_lossless(self) -> f64 {
         f64::from(self)
     }
-    fn micro_kernel() -> crate::gemm::MicroKernel<Self> {
-        crate::gemm::simd::f32_kernel()
+    fn micro_kernel() -> crate::fast::gemm::MicroKernel<Self> {
+        crate::fast::gemm::simd::f32_kernel()
     }
 }
 
@@ -72,7 +72,7 @@ impl Float for f64 {
     fn to_f64_lossless(self) -> f64 {
         self
     }
-    fn micro_kernel() -> crate::gemm::MicroKernel<Self> {
-        crate::gemm::portable()
+    fn micro_kernel() -> crate::fast::gemm::MicroKernel<Self> {
+        crate::fast::gemm::portable()
     }
 }

@@ -31,35 +31,30 @@
 //!
 //! ## Crate layout
 //!
-//! The module tree is the architecture: [`notation`] holds the maths, once; [`activation`] and
-//! [`loss`] the functions σ and L; [`layer`] a [`Dense`] layer, forward next to backward;
-//! [`network`] the [`Network`], its [`Workspace`] buffers and [`Gradients`]; [`gemm`] the
-//! blocked matrix product (AVX-512/AVX2 micro-kernels chosen at run time) and a private
-//! `kernel` module the one-sample kernels that sum in the seed's order; [`init`] the
-//! seeded initialisations; [`optimizer`] SGD, momentum and Adam with schedules; [`train`] the
-//! [`Trainer`] that shards minibatches over rayon; [`data`] IDX files and datasets; [`model`]
-//! model files; [`onnx`] ONNX export; [`inference`] prediction that allocates nothing;
-//! [`graph`] Lernmi's object graph; [`error`] the one [`Error`] type.
+//! The module tree is the architecture; imports run one way, `io → train → nn → fast`, with
+//! `graph → nn` and `data` on its own.
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | [`notation`] | the maths, once: equations (F), (B1)–(B4), (U) and the seed's words for them |
+//! | [`nn`] | σ ([`Activation`]), L ([`Loss`]), [`Init`], the [`Dense`] layer (forward beside backward), the [`Network`] |
+//! | [`train`] | the [`Trainer`] (minibatches, shards over rayon, observers), [`Optimizer`]s and [`Schedule`]s |
+//! | [`fast`] | the fast paths of `nn`'s equations: the blocked matrix product and the one-row kernels |
+//! | [`io`] | model files, checkpoints and ONNX export: atomic writes, bounded reads |
+//! | [`data`] | IDX files, datasets, finding and downloading MNIST, generated digits |
+//! | [`graph`] | Lernmi's object graph, one object per Neuron and Link: the reference and test oracle |
+//! | [`error`], [`float`] | the one [`Error`] type; the [`Float`] trait (`f32`, `f64`) |
 
 #![warn(missing_docs)]
 
-pub mod activation;
-pub mod checkpoint;
 pub mod data;
 pub mod error;
+pub mod fast;
 pub mod float;
-pub mod gemm;
 pub mod graph;
-pub mod inference;
-pub mod init;
-mod kernel;
-pub mod layer;
-pub mod loss;
-pub mod model;
-pub mod network;
+pub mod io;
+pub mod nn;
 pub mod notation;
-pub mod onnx;
-pub mod optimizer;
 pub mod train;
 
 /// The README's code blocks, compiled and run as doctests.
@@ -67,13 +62,14 @@ pub mod train;
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
-pub use activation::Activation;
 pub use error::{Error, Result};
 pub use float::Float;
-pub use inference::PredictScratch;
-pub use init::Init;
-pub use layer::{Dense, LayerGradients};
-pub use loss::Loss;
-pub use network::{one_hot, Evaluation, Gradients, Network, NetworkBuilder, Workspace};
-pub use optimizer::{Optimizer, OptimizerState, Schedule};
-pub use train::{on_epoch, BatchProgress, EpochReport, Observer, TrainConfig, Trainer};
+pub use io::checkpoint::Checkpoint;
+pub use nn::{
+    one_hot, Activation, Dense, Evaluation, Gradients, Init, LayerGradients, Loss, Network,
+    NetworkBuilder, PredictScratch, Workspace,
+};
+pub use train::{
+    on_epoch, BatchProgress, EpochReport, Observer, Optimizer, OptimizerState, Schedule,
+    TrainConfig, Trainer,
+};

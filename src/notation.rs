@@ -28,7 +28,7 @@
 //!
 //! # Backward
 //!
-//! The loss of a batch is the mean of per-sample losses L = (1/B)·Σ_s L_s (see [`crate::loss`]).
+//! The loss of a batch is the mean of per-sample losses L = (1/B)·Σ_s L_s (see [`crate::nn::loss`]).
 //! The backward pass computes the per-sample sensitivities and divides once, at the end:
 //!
 //! ```text
@@ -46,7 +46,7 @@
 //! # Update
 //!
 //! ```text
-//! (U)  W_l ← W_l − η·∂L/∂W_l,   b_l ← b_l − η·∂L/∂b_l        (SGD; see crate::optimizer for the others)
+//! (U)  W_l ← W_l − η·∂L/∂W_l,   b_l ← b_l − η·∂L/∂b_l        (SGD; see crate::train::optimizer for the others)
 //! ```
 //!
 //! With B = 1, (B1)–(U) are exactly what Lernmi's Links do one weight at a time: a Link i → j

@@ -1,7 +1,7 @@
 //! Bad input to the trainer, the optimiser state and the builder gives a typed error before
 //! anything is allocated or changed, never a panic or an abort; comparisons see NaN.
 
-use lernmi::network::MAX_PARAMETERS;
+use lernmi::nn::network::MAX_PARAMETERS;
 use lernmi::train::DEFAULT_MEMORY_LIMIT;
 use lernmi::{Activation, Error, Loss, Network, Optimizer, OptimizerState, TrainConfig, Trainer};
 use ndarray::{array, Array2};

@@ -2,9 +2,9 @@
 
 mod common;
 
-use lernmi::checkpoint::Checkpoint;
 use lernmi::data::{synthetic, PixelScale};
-use lernmi::optimizer::Schedule;
+use lernmi::io::checkpoint::Checkpoint;
+use lernmi::train::optimizer::Schedule;
 use lernmi::{Error, Float, Network, Optimizer, TrainConfig, Trainer};
 use ndarray::Array2;
 

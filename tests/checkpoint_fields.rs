@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 
-use lernmi::checkpoint::{Checkpoint, TRAINING_KEY};
-use lernmi::optimizer::Schedule;
+use lernmi::io::checkpoint::{Checkpoint, TRAINING_KEY};
+use lernmi::train::optimizer::Schedule;
 use lernmi::train::MAX_BATCH;
 use lernmi::{Error, Network, Optimizer, TrainConfig, Trainer};
 use ndarray::Array2;
@@ -97,11 +97,11 @@ fn counts_beyond_any_run_are_refused_when_loading() {
     expect_bad_file(&epoch, "epoch");
     // The bounds themselves load: they are far beyond any run, not a guess at one.
     let at_bounds = with_training(&good, |t| {
-        t["epoch"] = json!(lernmi::checkpoint::MAX_EPOCH);
-        t["optimizer_steps"] = json!(lernmi::checkpoint::MAX_OPTIMIZER_STEPS);
+        t["epoch"] = json!(lernmi::io::checkpoint::MAX_EPOCH);
+        t["optimizer_steps"] = json!(lernmi::io::checkpoint::MAX_OPTIMIZER_STEPS);
     });
     let loaded = Checkpoint::<f32>::from_safetensors(&at_bounds).unwrap();
-    assert_eq!(loaded.epoch, lernmi::checkpoint::MAX_EPOCH);
+    assert_eq!(loaded.epoch, lernmi::io::checkpoint::MAX_EPOCH);
 }
 
 #[test]

@@ -371,7 +371,7 @@ fn a_failed_minibatch_update_changes_no_parameter() {
             .seed(4)
             .build::<f32>()
             .unwrap();
-        let mut state = lernmi::optimizer::OptimizerState::new(optimizer, &net).unwrap();
+        let mut state = lernmi::train::optimizer::OptimizerState::new(optimizer, &net).unwrap();
         let before = net.clone();
         let mut grads = net.zero_gradients();
         grads.layers[0].weights.fill(0.25);

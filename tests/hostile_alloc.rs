@@ -20,9 +20,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use flate2::write::GzEncoder;
 use flate2::Compression;
-use lernmi::checkpoint::Checkpoint;
 use lernmi::data::idx::{parse_idx, read_idx, read_idx_with_limits, IdxLimits};
 use lernmi::data::{Dataset, Mnist, MNIST_FILES};
+use lernmi::io::checkpoint::Checkpoint;
 use lernmi::Network;
 
 struct Peak;

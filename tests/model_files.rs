@@ -5,7 +5,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::TestRng;
-use lernmi::model::write_atomically;
+use lernmi::io::model::write_atomically;
 use lernmi::{Activation, Error, Float, Loss, Network};
 use ndarray::Array2;
 use safetensors::tensor::{Dtype, SafeTensors};

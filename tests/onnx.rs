@@ -169,20 +169,20 @@ fn relu_net() -> Network {
 fn the_model_header_names_the_opset_and_holds_the_architecture() {
     let net = relu_net();
     let model = net.to_onnx_bytes().unwrap();
-    assert_eq!(int(&model, 1), lernmi::onnx::IR_VERSION);
+    assert_eq!(int(&model, 1), lernmi::io::onnx::IR_VERSION);
     assert_eq!(text(&model, 2), "lernmi");
     let opsets = all(&model, 8);
     assert_eq!(opsets.len(), 1);
     let opset = bytes(opsets[0]);
     assert!(all(opset, 1).is_empty(), "default domain");
-    assert_eq!(int(opset, 2), lernmi::onnx::OPSET);
+    assert_eq!(int(opset, 2), lernmi::io::onnx::OPSET);
     // metadata_props: the same strings as the model file's metadata.
     let props: Vec<(String, String)> = all(&model, 14)
         .into_iter()
         .map(|e| (text(bytes(e), 1), text(bytes(e), 2)))
         .collect();
     let keys: Vec<&str> = props.iter().map(|(k, _)| k.as_str()).collect();
-    assert_eq!(keys, ["format", lernmi::model::ARCHITECTURE_KEY]);
+    assert_eq!(keys, ["format", lernmi::io::model::ARCHITECTURE_KEY]);
     assert_eq!(props[0].1, "lernmi");
     let architecture: serde_json::Value = serde_json::from_str(&props[1].1).unwrap();
     assert_eq!(architecture["sizes"], serde_json::json!([5, 7, 3]));

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use lernmi::checkpoint::Checkpoint;
+use lernmi::io::checkpoint::Checkpoint;
 use lernmi::{Error, Network};
 
 /// A fresh, empty directory for one test.

@@ -4,7 +4,7 @@ use ndarray::{Array1, Array2};
 
 use super::link::{Link, LinkLayer};
 use super::neuron::{Neuron, NeuronId, NeuronKind, NeuronLayer};
-use crate::init::Mt19937;
+use crate::nn::init::Mt19937;
 use crate::{Activation, Dense, Error, Init, Loss, Result};
 
 /// Where the graph's initial weights come from.

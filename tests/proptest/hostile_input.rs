@@ -8,8 +8,8 @@
 use std::io::Write;
 use std::path::Path;
 
-use lernmi::checkpoint::Checkpoint;
 use lernmi::data::idx::{parse_idx, read_idx};
+use lernmi::io::checkpoint::Checkpoint;
 use lernmi::{Error, Network, TrainConfig, Trainer};
 use proptest::prelude::*;
 

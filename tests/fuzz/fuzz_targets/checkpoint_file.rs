@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use lernmi::checkpoint::Checkpoint;
+use lernmi::io::checkpoint::Checkpoint;
 use lernmi::Error;
 
 fuzz_target!(|bytes: &[u8]| {

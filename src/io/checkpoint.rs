@@ -1,6 +1,6 @@
 //! Checkpoints: everything training needs to continue exactly where it stopped.
 //!
-//! A checkpoint is a model file ([`crate::model`]) with more in it: the optimiser's moments as
+//! A checkpoint is a model file ([`crate::io::model`]) with more in it: the optimiser's moments as
 //! tensors named `optimizer.first.{l}.weight`, `optimizer.first.{l}.bias` (velocity or Adam's
 //! first moment of layer `l`) and `optimizer.second.{l}.…` (Adam's second moment), shaped like
 //! the layer's parameters; and a metadata entry `"lernmi.training"` holding, as JSON, the
@@ -58,10 +58,10 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{
+use crate::io::model::{
     read_file, serialize, write_atomically, OwnedTensor, TensorFile, DEFAULT_MAX_FILE_BYTES,
 };
-use crate::optimizer::{OptimizerState, Schedule};
+use crate::train::optimizer::{OptimizerState, Schedule};
 use crate::{Error, Float, Network, Optimizer, Result, TrainConfig, Trainer};
 
 /// The metadata key holding the training state as JSON.
@@ -263,7 +263,7 @@ impl<F: Float> Trainer<F> {
     pub fn checkpoint_bytes(&self, network: &Network<F>) -> Result<Vec<u8>> {
         self.check_network(network)?;
         let path = Path::new("<checkpoint>");
-        let (mut tensors, mut metadata) = crate::model::network_tensors(network);
+        let (mut tensors, mut metadata) = crate::io::model::network_tensors(network);
         for (which, moments) in self.optimizer_state().moments().into_iter().enumerate() {
             for (l, (w, b)) in moments.iter().enumerate() {
                 tensors.push((
@@ -285,7 +285,7 @@ impl<F: Float> Trainer<F> {
         serialize(&tensors, metadata, path)
     }
 
-    /// Saves the training state to `path`, atomically (see [`crate::model::write_atomically`]).
+    /// Saves the training state to `path`, atomically (see [`crate::io::model::write_atomically`]).
     /// Call it between epochs: the state is that after [`Trainer::epoch`] epochs.
     ///
     /// # Errors

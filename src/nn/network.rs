@@ -3,8 +3,8 @@
 use ndarray::{s, Array2, ArrayView2, ArrayViewMut2, Axis};
 use rayon::prelude::*;
 
-use crate::gemm::Packing;
-use crate::layer::{check_finite_array, LayerGradients};
+use crate::fast::gemm::Packing;
+use crate::nn::dense::{check_finite_array, LayerGradients};
 use crate::{Activation, Dense, Error, Float, Init, Loss, Result};
 
 /// The most parameters (weights and biases) [`NetworkBuilder::build`] makes a network with:
@@ -487,7 +487,7 @@ impl<F: Float> Network<F> {
     /// gradient and the update fused: (F), (B1), (B2) for every layer, then (B3) and (U) in one
     /// pass per layer that never writes the gradient. The same operations as
     /// [`Network::summed_gradients`] followed by the optimiser, so the same bits, in fewer
-    /// passes over the weights (see `kernel::sgd_outer`).
+    /// passes over the weights (see `sample::sgd_outer`).
     ///
     /// Returns the sample's loss. `Err((loss, cause))` leaves the network unchanged: every new
     /// weight is known finite before any is written. The network keeps, per layer, an upper
@@ -563,23 +563,29 @@ impl<F: Float> Network<F> {
                 };
                 let mut finite = true;
                 if write {
-                    crate::kernel::sgd_outer(w, x, d, learning_rate, weight_decay, true);
+                    crate::fast::sample::sgd_outer(w, x, d, learning_rate, weight_decay, true);
                 } else {
                     if weight_bounds[l].is_nan() {
                         // (A NaN weight, which only a caller can put there, is ignored here:
                         // it makes the loss NaN, which stops the step before this point.)
-                        weight_bounds[l] = crate::kernel::max_abs(w);
+                        weight_bounds[l] = crate::fast::sample::max_abs(w);
                     }
                     // |w − η·(x_i·δ_j + λ·w)| ≤ max|w|·(1 + η·λ) + η·Σ|x|·Σ|δ|, with a margin far
                     // above rounding. NaN or ∞ in x or δ makes it NaN, which forces the check.
-                    let sum = |v: &[F]| crate::kernel::sum_abs(v);
+                    let sum = |v: &[F]| crate::fast::sample::sum_abs(v);
                     let grown = (weight_bounds[l] * (1.0 + lr * decay) + lr * sum(x) * sum(d))
                         * (1.0 + 1e-3);
                     if grown < limit {
                         weight_bounds[l] = grown;
                     } else {
-                        finite =
-                            crate::kernel::sgd_outer(w, x, d, learning_rate, weight_decay, false);
+                        finite = crate::fast::sample::sgd_outer(
+                            w,
+                            x,
+                            d,
+                            learning_rate,
+                            weight_decay,
+                            false,
+                        );
                         weight_bounds[l] = f64::NAN;
                     }
                 }
@@ -673,7 +679,7 @@ impl<F: Float> Network<F> {
         loss
     }
 
-    /// The mean loss over a batch and its gradients (mean over the batch, see [`crate::loss`]).
+    /// The mean loss over a batch and its gradients (mean over the batch, see [`crate::nn::loss`]).
     ///
     /// # Shapes
     /// `inputs`: (batch, n_in); `targets`: (batch, n_out).

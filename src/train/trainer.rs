@@ -15,8 +15,8 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
-use crate::network::Workspace;
-use crate::optimizer::{OptimizerState, Schedule};
+use crate::nn::network::Workspace;
+use crate::train::optimizer::{OptimizerState, Schedule};
 use crate::{Activation, Error, Float, Gradients, Network, Optimizer, Result};
 
 /// The largest batch a [`TrainConfig`] accepts (2^16 = 65 536 samples, more than all of MNIST).
@@ -742,7 +742,7 @@ fn buffer_bytes<F: Float>(network: &Network<F>, config: &TrainConfig) -> u128 {
 
 /// An upper estimate of the elements one shard's packing buffers grow to: the products of a
 /// layer are (rows × n_in)·(n_in × n_out), (n_out × rows)·(rows × n_in) and
-/// (rows × n_out)·(n_out × n_in), and `crate::gemm` packs at most 1024 rows of A and 256
+/// (rows × n_out)·(n_out × n_in), and `crate::fast::gemm` packs at most 1024 rows of A and 256
 /// columns of B, 256 deep at a time (rounded up here to whole kernel tiles).
 fn packing_elements<F: Float>(network: &Network<F>, rows: usize) -> u128 {
     let packed = |m: usize, k: usize, n: usize| {

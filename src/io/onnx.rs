@@ -14,7 +14,7 @@
 //!   `LeakyRelu` is a 32-bit float, which would round an `f64` slope).
 //!
 //! The weights and biases are initializers named as in the model files (`0.weight`, `0.bias`,
-//! `2.weight`, …: the `nn.Sequential` layout of [`crate::model`]), stored little-endian in
+//! `2.weight`, …: the `nn.Sequential` layout of [`crate::io::model`]), stored little-endian in
 //! `raw_data` as `FLOAT` or `DOUBLE`, the network's float type. `metadata_props` holds the same
 //! two entries as a model file's metadata: `"format": "lernmi"` and `"lernmi.architecture"`, the
 //! architecture as JSON. The operator set is [`OPSET`] of the default domain, IR version
@@ -330,7 +330,7 @@ fn model_pieces<F: Float>(network: &Network<F>, path: &Path) -> Result<Vec<Vec<u
     let parameter_bytes = network.parameter_count() as u64 * std::mem::size_of::<F>() as u64;
     check_size(parameter_bytes, path)?;
     // The architecture JSON and the tensor names, exactly as a model file holds them.
-    let (tensors, metadata) = crate::model::network_tensors(network);
+    let (tensors, metadata) = crate::io::model::network_tensors(network);
     let names: Vec<String> = tensors.into_iter().map(|(name, _)| name).collect();
     let mut metadata: Vec<(String, String)> = metadata.into_iter().collect();
     metadata.sort();
@@ -443,7 +443,7 @@ fn check_size(total: u64, path: &Path) -> Result<()> {
 }
 
 impl<F: Float> Network<F> {
-    /// The network as the bytes of an ONNX model (see [`crate::onnx`] for the graph).
+    /// The network as the bytes of an ONNX model (see [`crate::io::onnx`] for the graph).
     ///
     /// ```
     /// # use lernmi::Network;
@@ -466,7 +466,7 @@ impl<F: Float> Network<F> {
     }
 
     /// Saves the network to `path` as an ONNX model, atomically (see
-    /// [`crate::model::write_atomically`]): the graph is described in [`crate::onnx`].
+    /// [`crate::io::model::write_atomically`]): the graph is described in [`crate::io::onnx`].
     ///
     /// # Errors
     /// [`Error::Io`] naming the file if it cannot be written (the previous file is then
@@ -475,7 +475,7 @@ impl<F: Float> Network<F> {
         let path = path.as_ref();
         let pieces = model_pieces(self, path)?;
         checked_len(&pieces, path)?;
-        crate::model::write_atomically(path, |w| {
+        crate::io::model::write_atomically(path, |w| {
             pieces.iter().try_for_each(|piece| w.write_all(piece))
         })
     }

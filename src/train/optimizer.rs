@@ -14,7 +14,8 @@
 
 use ndarray::{Array, Array1, Array2, ArrayViewMut, Dimension, ShapeBuilder, Zip};
 
-use crate::{kernel, Error, Float, Gradients, Network, Result};
+use crate::fast::sample;
+use crate::{Error, Float, Gradients, Network, Result};
 
 /// An optimiser and its hyperparameters.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -484,8 +485,8 @@ impl<F: Float> OptimizerState<F> {
             ) {
                 (true, Some(w), Some(b), Some(gw), Some(gb), Some(nw), Some(nb)) => {
                     // The seed's update: weight − rate·(input · output sensitivity).
-                    finite &= kernel::sgd_into_split(parallel, w, gw, nw, lr, wd);
-                    finite &= kernel::sgd_into(b, gb, nb, lr, F::zero());
+                    finite &= sample::sgd_into_split(parallel, w, gw, nw, lr, wd);
+                    finite &= sample::sgd_into(b, gb, nb, lr, F::zero());
                 }
                 _ => return None,
             }
@@ -532,8 +533,8 @@ impl<F: Float> OptimizerState<F> {
                         grads.weights.as_slice_memory_order(),
                         grads.biases.as_slice(),
                     ) {
-                        kernel::sgd(w, gw, lr, wd);
-                        kernel::sgd(b, gb, lr, F::zero());
+                        sample::sgd(w, gw, lr, wd);
+                        sample::sgd(b, gb, lr, F::zero());
                         continue;
                     }
                     if weight_decay == 0.0 {
@@ -629,7 +630,7 @@ fn sweep<F: Float, D: Dimension>(
         params.as_slice_memory_order(),
         grads.as_slice_memory_order(),
     ) {
-        finite(kernel::finite_under([w, g], |[w, g]| rule(w, g)))
+        finite(sample::finite_under([w, g], |[w, g]| rule(w, g)))
     } else {
         Zip::from(&params)
             .and(grads)
@@ -660,7 +661,7 @@ fn sweep_state<F: Float, D: Dimension>(
         state.as_slice_memory_order(),
         grads.as_slice_memory_order(),
     ) {
-        finite(kernel::finite_under([w, s, g], |[w, s, g]| {
+        finite(sample::finite_under([w, s, g], |[w, s, g]| {
             let (n, t) = rule(w, s, g);
             n * F::zero() + t * F::zero()
         }))
@@ -700,7 +701,7 @@ fn sweep_moments<F: Float, D: Dimension>(
         second.as_slice_memory_order(),
         grads.as_slice_memory_order(),
     ) {
-        finite(kernel::finite_under([w, m, v, g], |[w, m, v, g]| {
+        finite(sample::finite_under([w, m, v, g], |[w, m, v, g]| {
             let (n, a, b) = rule(w, m, v, g);
             n * F::zero() + a * F::zero() + b * F::zero()
         }))

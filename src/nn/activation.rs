@@ -7,7 +7,7 @@
 
 use ndarray::{ArrayView2, ArrayViewMut2, Axis, Zip};
 
-use crate::kernel;
+use crate::fast::sample;
 
 use crate::Float;
 
@@ -164,14 +164,14 @@ impl Activation {
                 // Contiguous batches (the network's own buffers): one vectorised pass with the
                 // choice of function made once, outside the loop.
                 (Some(z), Some(a), Activation::Relu) => {
-                    kernel::map_into(z, a, |z| Activation::Relu.apply_scalar(z))
+                    sample::map_into(z, a, |z| Activation::Relu.apply_scalar(z))
                 }
                 (Some(z), Some(a), Activation::LeakyRelu { slope }) => {
                     let leaky = Activation::LeakyRelu { slope };
-                    kernel::map_into(z, a, |z| leaky.apply_scalar(z))
+                    sample::map_into(z, a, |z| leaky.apply_scalar(z))
                 }
                 (Some(z), Some(a), Activation::Sigmoid) => {
-                    kernel::map_into(z, a, Activation::sigmoid)
+                    sample::map_into(z, a, Activation::sigmoid)
                 }
                 _ => Zip::from(&mut activations)
                     .and(&weighted_inputs)
@@ -229,14 +229,14 @@ impl Activation {
                 *self,
             ) {
                 (Some(s), Some(z), Some(a), Activation::Relu) => {
-                    kernel::scale_by(s, z, a, |z, a| Activation::Relu.derivative_scalar(z, a))
+                    sample::scale_by(s, z, a, |z, a| Activation::Relu.derivative_scalar(z, a))
                 }
                 (Some(s), Some(z), Some(a), Activation::LeakyRelu { slope }) => {
                     let leaky = Activation::LeakyRelu { slope };
-                    kernel::scale_by(s, z, a, |z, a| leaky.derivative_scalar(z, a))
+                    sample::scale_by(s, z, a, |z, a| leaky.derivative_scalar(z, a))
                 }
                 (Some(s), Some(z), Some(a), Activation::Sigmoid) => {
-                    kernel::scale_by(s, z, a, |z, a| Activation::Sigmoid.derivative_scalar(z, a))
+                    sample::scale_by(s, z, a, |z, a| Activation::Sigmoid.derivative_scalar(z, a))
                 }
                 _ => Zip::from(&mut sensitivities)
                     .and(&weighted_inputs)
@@ -257,7 +257,7 @@ pub(crate) fn column_sums_into<F: Float>(
         out.fill(F::zero());
     }
     if let (Some(v), Some(o)) = (values.as_slice(), out.as_slice_mut()) {
-        return kernel::add_rows_to(v, o);
+        return sample::add_rows_to(v, o);
     }
     for row in values.axis_iter(Axis(0)) {
         Zip::from(&mut out).and(&row).for_each(|o, &v| *o += v);

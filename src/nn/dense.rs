@@ -3,9 +3,9 @@
 
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, ShapeBuilder};
 
-use crate::activation::column_sums_into;
-use crate::gemm::{product, Packing};
-use crate::kernel;
+use crate::fast::gemm::{product, Packing};
+use crate::fast::sample;
+use crate::nn::activation::column_sums_into;
 use crate::{Activation, Error, Float, Result};
 
 /// One layer: `weights` (n_out × n_in, as PyTorch's `nn.Linear`), `biases` (n_out) and σ.
@@ -53,7 +53,7 @@ impl<F: Float> Dense<F> {
         }
         activation.validate()?;
         check_finite("weights", weights.iter())?;
-        // Stored input by input (column-major), in Lernmi's Link order: see `crate::kernel`.
+        // Stored input by input (column-major), in Lernmi's Link order: see `crate::fast::sample`.
         let weights = if weights.t().is_standard_layout() {
             weights
         } else {
@@ -149,7 +149,7 @@ impl<F: Float> Dense<F> {
             single_row(&inputs),
             single_row_mut(&mut weighted_inputs),
         ) {
-            (Some((w, b)), Some(x), Some(z)) => kernel::weighted_inputs(w, b, x, z),
+            (Some((w, b)), Some(x), Some(z)) => sample::weighted_inputs(w, b, x, z),
             _ => {
                 product(
                     &inputs,
@@ -159,7 +159,7 @@ impl<F: Float> Dense<F> {
                     packing,
                 );
                 match (weighted_inputs.as_slice_mut(), self.biases.as_slice()) {
-                    (Some(z), Some(b)) => kernel::add_to_rows(z, b),
+                    (Some(z), Some(b)) => sample::add_to_rows(z, b),
                     _ => weighted_inputs += &self.biases,
                 }
             }
@@ -188,7 +188,7 @@ impl<F: Float> Dense<F> {
             single_row(&inputs),
             by_input_mut(&mut gradients.weights),
         ) {
-            kernel::outer(d, x, g, accumulate);
+            sample::outer(d, x, g, accumulate);
             column_sums_into(
                 output_sensitivities,
                 gradients.biases.view_mut(),
@@ -231,7 +231,7 @@ impl<F: Float> Dense<F> {
             single_row(&output_sensitivities),
             single_row_mut(&mut input_sensitivities),
         ) {
-            kernel::input_sensitivities(w, d, s);
+            sample::input_sensitivities(w, d, s);
             return;
         }
         product(
@@ -342,14 +342,14 @@ impl<F: Float> LayerGradients<F> {
             self.weights.as_slice_memory_order_mut(),
             self.biases.as_slice_mut(),
         ) {
-            kernel::combine(w, first.and_then(weights), add.and_then(weights), factor);
-            kernel::combine(b, first.and_then(biases), add.and_then(biases), factor);
+            sample::combine(w, first.and_then(weights), add.and_then(weights), factor);
+            sample::combine(b, first.and_then(biases), add.and_then(biases), factor);
         }
     }
 
     /// Whether every gradient is finite.
     pub fn is_finite(&self) -> bool {
-        let check = |a: &[F]| kernel::finite_under([a], |[g]| g);
+        let check = |a: &[F]| sample::finite_under([a], |[g]| g);
         match (self.weights.as_slice_memory_order(), self.biases.as_slice()) {
             (Some(w), Some(b)) => check(w) && check(b),
             _ => self
@@ -384,7 +384,7 @@ pub(crate) fn check_finite_array<F: Float>(
     values: ArrayView2<'_, F>,
 ) -> Result<()> {
     if let Some(flat) = values.as_slice() {
-        if kernel::finite_under([flat], |[v]| v) {
+        if sample::finite_under([flat], |[v]| v) {
             return Ok(());
         }
     }

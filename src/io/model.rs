@@ -457,7 +457,7 @@ impl<'a> TensorFile<'a> {
     }
 }
 
-/// The largest file [`Network::load`] and [`crate::checkpoint::Checkpoint::load`] read: 4 GiB,
+/// The largest file [`Network::load`] and [`crate::io::checkpoint::Checkpoint::load`] read: 4 GiB,
 /// room for a billion `f32` parameters (a third as many in a checkpoint of Adam, which keeps
 /// two moments per parameter). A larger file is refused before it is
 /// read, so a damaged or hostile one cannot exhaust memory; `load_with_limit` takes another
@@ -502,7 +502,7 @@ pub(crate) fn read_file(path: &Path, limit: u64) -> Result<Vec<u8>> {
 }
 
 impl<F: Float> Network<F> {
-    /// The network as the bytes of a safetensors file (the layout in [`crate::model`]).
+    /// The network as the bytes of a safetensors file (the layout in [`crate::io::model`]).
     ///
     /// # Errors
     /// [`Error::BadFile`] if serialisation fails (it does not for a valid network).
@@ -511,14 +511,14 @@ impl<F: Float> Network<F> {
         serialize(&tensors, metadata, Path::new(IN_MEMORY))
     }
 
-    /// A network from the bytes of a safetensors file in the layout of [`crate::model`] (or of
+    /// A network from the bytes of a safetensors file in the layout of [`crate::io::model`] (or of
     /// a checkpoint, whose optimiser state is ignored).
     ///
     /// # Errors
     /// [`Error::BadFile`] for anything malformed: see [`Network::load`].
     pub fn from_safetensors(bytes: &[u8]) -> Result<Self> {
         TensorFile::parse(bytes, Path::new(IN_MEMORY))?
-            .network(&[crate::checkpoint::OPTIMIZER_PREFIX])
+            .network(&[crate::io::checkpoint::OPTIMIZER_PREFIX])
     }
 
     /// Saves the network to `path` in safetensors format, atomically: see [`write_atomically`].
@@ -543,7 +543,7 @@ impl<F: Float> Network<F> {
     }
 
     /// Loads a network saved by [`Network::save`] (or written in the same layout elsewhere).
-    /// A checkpoint file ([`crate::checkpoint`]) loads too: its optimiser state is ignored.
+    /// A checkpoint file ([`crate::io::checkpoint`]) loads too: its optimiser state is ignored.
     ///
     /// # Errors
     /// [`Error::Io`] if the file cannot be read; [`Error::BadFile`] naming the file for a
@@ -562,7 +562,7 @@ impl<F: Float> Network<F> {
     pub fn load_with_limit(path: impl AsRef<Path>, max_bytes: u64) -> Result<Self> {
         let path = path.as_ref();
         let bytes = read_file(path, max_bytes)?;
-        TensorFile::parse(&bytes, path)?.network(&[crate::checkpoint::OPTIMIZER_PREFIX])
+        TensorFile::parse(&bytes, path)?.network(&[crate::io::checkpoint::OPTIMIZER_PREFIX])
     }
 }
 
@@ -675,8 +675,8 @@ fn sync_directory(_: &Path) -> std::io::Result<()> {
 /// ```
 /// # use std::io::Write;
 /// let path = std::env::temp_dir().join(format!("lernmi-atomic-{}.txt", std::process::id()));
-/// lernmi::model::write_atomically(&path, |w| w.write_all(b"first"))?;
-/// let failed = lernmi::model::write_atomically(&path, |w| {
+/// lernmi::io::model::write_atomically(&path, |w| w.write_all(b"first"))?;
+/// let failed = lernmi::io::model::write_atomically(&path, |w| {
 ///     w.write_all(b"half of the sec")?;
 ///     Err(std::io::Error::other("disk full"))
 /// });

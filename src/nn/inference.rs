@@ -28,7 +28,7 @@
 
 use ndarray::{s, Array2, ArrayView2, ArrayViewMut2, Axis};
 
-use crate::gemm::Packing;
+use crate::fast::gemm::Packing;
 use crate::{Error, Float, Network, Result};
 
 /// Rows per forward pass: the chunk [`Network::predict`] uses, so that both compute every
