@@ -33,7 +33,7 @@
 //!
 //! The module tree is the architecture: [`notation`] holds the maths, once; [`activation`] and
 //! [`loss`] the functions σ and L; [`layer`] a [`Dense`] layer, forward next to backward;
-//! [`network`] the [`Network`], its [`Workspace`] buffers and [`Gradients`]; [`gemm`] the
+//! [`network`] the [`Network`], its buffers and [`Gradients`]; [`gemm`] the
 //! blocked matrix product (AVX-512/AVX2 micro-kernels chosen at run time) and a private
 //! `kernel` module the one-sample kernels that sum in the seed's order; [`init`] the
 //! seeded initialisations; [`optimizer`] SGD, momentum and Adam with schedules; [`train`] the
@@ -70,6 +70,6 @@ pub use float::Float;
 pub use init::Init;
 pub use layer::{Dense, LayerGradients};
 pub use loss::Loss;
-pub use network::{one_hot, Evaluation, Gradients, Network, NetworkBuilder, Workspace};
+pub use network::{one_hot, Evaluation, Gradients, Network, NetworkBuilder};
 pub use optimizer::{Optimizer, OptimizerState, Schedule};
 pub use train::{on_epoch, BatchProgress, EpochReport, Observer, TrainConfig, Trainer};

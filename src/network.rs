@@ -71,9 +71,10 @@ impl Evaluation {
 }
 
 /// Buffers for the forward and backward pass of up to `capacity` rows, allocated once and
-/// reused, so that a training step allocates nothing.
+/// reused, so that a training step allocates nothing. Crate-private: no public function takes
+/// one, and the trainer keeps its own.
 #[derive(Clone, Debug)]
-pub struct Workspace<F: Float = f32> {
+pub(crate) struct Workspace<F: Float = f32> {
     capacity: usize,
     /// Inputs after the input activation, (capacity, n_in); empty without one.
     inputs: Array2<F>,
@@ -334,7 +335,7 @@ impl<F: Float> Network<F> {
     }
 
     /// Buffers for batches of up to `capacity` rows.
-    pub fn workspace(&self, capacity: usize) -> Workspace<F> {
+    pub(crate) fn workspace(&self, capacity: usize) -> Workspace<F> {
         let rows = |n: usize| Array2::zeros((capacity, n));
         let per_layer = || self.layers.iter().map(|l| rows(l.n_out())).collect();
         Workspace {
@@ -409,7 +410,7 @@ impl<F: Float> Network<F> {
                 (0, Some(_)) => ws.inputs.slice(s![..rows, ..]),
                 _ => done[l - 1].slice(s![..rows, ..]),
             };
-            layer.forward(
+            layer.run_forward(
                 previous,
                 ws.weighted_inputs[l].slice_mut(s![..rows, ..]),
                 rest[0].slice_mut(s![..rows, ..]),
@@ -459,7 +460,7 @@ impl<F: Float> Network<F> {
         for l in (1..=last).rev() {
             let (below, here) = ws.sensitivities.split_at_mut(l);
             let mut pulled = below[l - 1].slice_mut(s![..1, ..]);
-            self.layers[l].input_sensitivities(
+            self.layers[l].run_input_sensitivities(
                 here[0].slice(s![..1, ..]),
                 pulled.view_mut(),
                 &mut ws.packing,
@@ -588,7 +589,7 @@ impl<F: Float> Network<F> {
                 _ => ws.activations[l - 1].slice(s![..rows, ..]),
             };
             // (B3), (B4)
-            layer.parameter_gradients(
+            layer.run_parameter_gradients(
                 previous,
                 delta,
                 &mut gradients.layers[l],
@@ -598,7 +599,7 @@ impl<F: Float> Network<F> {
             if l > 0 {
                 // (B2): pull the sensitivity back through W_l, then through σ_{l−1}.
                 let mut pulled: ArrayViewMut2<'_, F> = below[l - 1].slice_mut(s![..rows, ..]);
-                layer.input_sensitivities(delta, pulled.view_mut(), &mut ws.packing);
+                layer.run_input_sensitivities(delta, pulled.view_mut(), &mut ws.packing);
                 self.layers[l - 1].activation().backward_in_place(
                     ws.weighted_inputs[l - 1].slice(s![..rows, ..]),
                     ws.activations[l - 1].slice(s![..rows, ..]),
