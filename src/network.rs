@@ -205,34 +205,7 @@ impl<F: Float> Network<F> {
         loss: Loss,
         input_activation: Option<Activation>,
     ) -> Result<Self> {
-        let Some(last) = layers.last() else {
-            return Err(Error::Empty { what: "layer list" });
-        };
-        loss.check_output(last.activation())?;
-        for (l, pair) in layers.windows(2).enumerate() {
-            if pair[1].n_in() != pair[0].n_out() {
-                return Err(Error::Shape {
-                    what: format!("weights of layer {}", l + 1),
-                    expected: vec![pair[1].n_out(), pair[0].n_out()],
-                    got: vec![pair[1].n_out(), pair[1].n_in()],
-                });
-            }
-            if !pair[0].activation().is_elementwise() {
-                return Err(Error::InvalidActivation {
-                    activation: pair[0].activation().name(),
-                    place: "in a hidden layer (only at the output)",
-                });
-            }
-        }
-        if let Some(a) = input_activation {
-            a.validate()?;
-            if !a.is_elementwise() {
-                return Err(Error::InvalidActivation {
-                    activation: a.name(),
-                    place: "as the input activation",
-                });
-            }
-        }
+        check_layers(&layers, loss, input_activation)?;
         Ok(Network {
             layers,
             loss,
@@ -246,7 +219,8 @@ impl<F: Float> Network<F> {
         &self.layers
     }
 
-    /// Mutable access to the layers (their shapes and activations stay fixed).
+    /// Mutable access to the layers. A layer put in their place that breaks what
+    /// [`Network::from_layers`] requires makes every later use of the network an error.
     pub fn layers_mut(&mut self) -> &mut [Dense<F>] {
         self.weight_bounds.0.clear();
         &mut self.layers
@@ -352,11 +326,14 @@ impl<F: Float> Network<F> {
         }
     }
 
-    /// Checks a batch of inputs: non-empty, the right width, finite.
+    /// Checks a batch of inputs: non-empty, the right width, finite; and the layers, which
+    /// [`Network::layers_mut`] lets a caller replace, still as [`Network::from_layers`] needs.
     ///
     /// # Errors
-    /// [`Error::Empty`], [`Error::InputWidth`], [`Error::NonFinite`].
+    /// [`Error::Empty`], [`Error::InputWidth`], [`Error::NonFinite`]; as
+    /// [`Network::from_layers`] for layers that no longer chain.
     pub fn check_inputs(&self, inputs: ArrayView2<'_, F>) -> Result<()> {
+        check_layers(&self.layers, self.loss, self.input_activation)?;
         if inputs.nrows() == 0 {
             return Err(Error::Empty { what: "batch" });
         }
@@ -769,6 +746,44 @@ impl<F: Float> Gradients<F> {
     pub fn is_finite(&self) -> bool {
         self.layers.iter().all(LayerGradients::is_finite)
     }
+}
+
+/// What [`Network::from_layers`] requires of its layers: at least one, chaining (each `n_in`
+/// the previous `n_out`), softmax only at the output, an output the loss is defined for.
+fn check_layers<F: Float>(
+    layers: &[Dense<F>],
+    loss: Loss,
+    input_activation: Option<Activation>,
+) -> Result<()> {
+    let Some(last) = layers.last() else {
+        return Err(Error::Empty { what: "layer list" });
+    };
+    loss.check_output(last.activation())?;
+    for (l, pair) in layers.windows(2).enumerate() {
+        if pair[1].n_in() != pair[0].n_out() {
+            return Err(Error::Shape {
+                what: format!("weights of layer {}", l + 1),
+                expected: vec![pair[1].n_out(), pair[0].n_out()],
+                got: vec![pair[1].n_out(), pair[1].n_in()],
+            });
+        }
+        if !pair[0].activation().is_elementwise() {
+            return Err(Error::InvalidActivation {
+                activation: pair[0].activation().name(),
+                place: "in a hidden layer (only at the output)",
+            });
+        }
+    }
+    if let Some(a) = input_activation {
+        a.validate()?;
+        if !a.is_elementwise() {
+            return Err(Error::InvalidActivation {
+                activation: a.name(),
+                place: "as the input activation",
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Index of the first largest value (NaN never wins).

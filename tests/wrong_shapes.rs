@@ -322,3 +322,24 @@ fn data_functions_reject_wrong_shapes() {
     let result = Dataset::new(images, vec![0, 1], 1 << 62, 4, 10);
     assert!(result.is_err(), "{result:?}");
 }
+
+#[test]
+fn replaced_layers_that_do_not_chain_are_an_error() {
+    let mut net = Network::<f32>::builder(&[3, 4, 2]).build::<f32>().unwrap();
+    // `layers_mut` hands out the layers themselves, so a caller can put a wider one in.
+    net.layers_mut()[0] =
+        Dense::new(Array2::ones((5, 3)), Array1::zeros(5), Activation::Relu).unwrap();
+    for batch in [1, 300] {
+        let x = Array2::<f32>::zeros((batch, 3));
+        let y = Array2::<f32>::zeros((batch, 2));
+        let predicted = catch_unwind(AssertUnwindSafe(|| net.predict(x.view())));
+        assert!(
+            matches!(predicted, Ok(Err(Error::Shape { .. }))),
+            "predict: {predicted:?}"
+        );
+        let evaluated = catch_unwind(AssertUnwindSafe(|| net.evaluate(x.view(), y.view())));
+        assert!(matches!(evaluated, Ok(Err(_))), "evaluate: {evaluated:?}");
+        let gradients = catch_unwind(AssertUnwindSafe(|| net.gradients(x.view(), y.view())));
+        assert!(matches!(gradients, Ok(Err(_))), "gradients");
+    }
+}
