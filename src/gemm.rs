@@ -719,6 +719,8 @@ pub(crate) mod simd {
     }
 
     #[cfg(target_arch = "x86_64")]
+    // Under Miri only the portable kernel runs (see `supported`).
+    #[cfg_attr(miri, allow(dead_code))]
     mod x86 {
         use std::arch::x86_64::*;
 
