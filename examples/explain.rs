@@ -160,7 +160,9 @@ fn dense_step(
             activations[l - 1].view()
         };
         let (mut z, mut a) = (row(layer.n_out()), row(layer.n_out()));
-        layer.forward(previous, z.view_mut(), a.view_mut(), &mut packing);
+        layer
+            .forward(previous, z.view_mut(), a.view_mut(), &mut packing)
+            .expect("buffers shaped by the layers");
         weighted_inputs[l] = z;
         activations[l] = a;
     }
@@ -178,19 +180,23 @@ fn dense_step(
             activations[l - 1].view()
         };
         // (B3), (B4)
-        layer.parameter_gradients(
-            previous,
-            output_sensitivities[l].view(),
-            &mut gradients[l],
-            false,
-            &mut packing,
-        );
+        layer
+            .parameter_gradients(
+                previous,
+                output_sensitivities[l].view(),
+                &mut gradients[l],
+                false,
+                &mut packing,
+            )
+            .expect("buffers shaped by the layers");
         // (B2): pull the sensitivity back through W_l, then through σ_{l−1}.
-        layer.input_sensitivities(
-            output_sensitivities[l].view(),
-            input_sensitivities[l].view_mut(),
-            &mut packing,
-        );
+        layer
+            .input_sensitivities(
+                output_sensitivities[l].view(),
+                input_sensitivities[l].view_mut(),
+                &mut packing,
+            )
+            .expect("buffers shaped by the layers");
         if l > 0 {
             let mut pulled = input_sensitivities[l].clone();
             layers[l - 1].activation().backward_in_place(

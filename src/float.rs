@@ -6,10 +6,32 @@ use std::ops::{AddAssign, DivAssign, MulAssign, SubAssign};
 
 use ndarray::{LinalgScalar, ScalarOperand};
 
-mod sealed {
-    pub trait Sealed {}
-    impl Sealed for f32 {}
-    impl Sealed for f64 {}
+/// Keeps [`Float`] to `f32` and `f64`, and holds what the crate alone may call: the
+/// micro-kernel's `run` is an unsafe function pointer, so it is not reachable from outside.
+pub(crate) mod sealed {
+    use crate::fast::gemm::MicroKernel;
+
+    /// Implemented for `f32` and `f64` only; not nameable outside the crate.
+    pub trait Sealed: Sized {
+        /// The matrix-product micro-kernel for this type on this CPU.
+        fn micro_kernel() -> Kernel<Self>;
+    }
+
+    /// A micro-kernel, opaque outside the crate (a generic caller could still reach
+    /// [`Sealed::micro_kernel`] through a `Float` bound, and get nothing it can use).
+    pub struct Kernel<F>(pub(crate) MicroKernel<F>);
+
+    impl Sealed for f32 {
+        fn micro_kernel() -> Kernel<Self> {
+            Kernel(crate::fast::gemm::simd::f32_kernel())
+        }
+    }
+
+    impl Sealed for f64 {
+        fn micro_kernel() -> Kernel<Self> {
+            Kernel(crate::fast::gemm::portable())
+        }
+    }
 }
 
 /// A floating-point element type for networks: implemented for `f32` and `f64` only.
@@ -42,9 +64,6 @@ pub trait Float:
 
     /// Widens to `f64` (exact).
     fn to_f64_lossless(self) -> f64;
-
-    /// The matrix-product micro-kernel for this type on this CPU.
-    fn micro_kernel() -> crate::fast::gemm::MicroKernel<Self>;
 }
 
 impl Float for f32 {
@@ -57,9 +76,6 @@ impl Float for f32 {
     fn to_f64_lossless(self) -> f64 {
         f64::from(self)
     }
-    fn micro_kernel() -> crate::fast::gemm::MicroKernel<Self> {
-        crate::fast::gemm::simd::f32_kernel()
-    }
 }
 
 impl Float for f64 {
@@ -71,8 +87,5 @@ impl Float for f64 {
     #[inline(always)]
     fn to_f64_lossless(self) -> f64 {
         self
-    }
-    fn micro_kernel() -> crate::fast::gemm::MicroKernel<Self> {
-        crate::fast::gemm::portable()
     }
 }

@@ -67,7 +67,7 @@ pub use float::Float;
 pub use io::checkpoint::Checkpoint;
 pub use nn::{
     one_hot, Activation, Dense, Evaluation, Gradients, Init, LayerGradients, Loss, Network,
-    NetworkBuilder, PredictScratch, Workspace,
+    NetworkBuilder, PredictScratch,
 };
 pub use train::{
     on_epoch, BatchProgress, EpochReport, Observer, Optimizer, OptimizerState, Schedule,

@@ -30,35 +30,40 @@ const NC: usize = 256;
 
 /// One `mr × nr` tile of C as a micro-kernel sees it: rows `row_stride` elements apart, the
 /// columns of a row contiguous. A tile at the bottom edge of C may have fewer rows than `mr`;
-/// the kernel then computes and touches only those.
+/// the kernel then computes and touches only those. Crate-private: it carries a raw pointer
+/// that only [`gemm`]'s own loops may point into C.
 #[derive(Clone, Copy, Debug)]
-pub struct Tile<F> {
+pub(crate) struct Tile<F> {
     /// The tile's top-left element.
-    pub ptr: *mut F,
+    pub(crate) ptr: *mut F,
     /// Elements from one row of the tile to the next.
-    pub row_stride: usize,
+    pub(crate) row_stride: usize,
     /// Rows to compute, 1 to `mr` (the packed A strip still holds `mr` rows per step).
-    pub rows: usize,
+    pub(crate) rows: usize,
     /// Store `A·B` (true) or add it to what the tile holds (false).
-    pub overwrite: bool,
+    pub(crate) overwrite: bool,
 }
 
 /// A micro-kernel: `C ← A·B` or `C ← C + A·B` for one `mr × nr` tile of C, where
 /// `(A·B)[r][c] = Σ_p a[p·mr + r]·b[p·nr + c]` over `kc` packed steps, summed in order of `p`.
+///
+/// Crate-private: `run` is an unsafe function pointer whose contract (the tile lies inside C)
+/// only [`gemm`]'s loops establish, so no caller outside the crate may build or run one.
 #[derive(Clone, Copy)]
-pub struct MicroKernel<F> {
+pub(crate) struct MicroKernel<F> {
     /// Rows of C per call.
-    pub mr: usize,
+    pub(crate) mr: usize,
     /// Columns of C per call.
-    pub nr: usize,
+    pub(crate) nr: usize,
     /// The kernel: (kc, packed A, packed B, tile of C).
     ///
     /// # Safety
     /// The tile's `rows` (1 to `mr`) rows of `nr` elements must be valid for reads and writes,
     /// and touched by nobody else during the call.
-    pub run: unsafe fn(usize, &[F], &[F], Tile<F>),
-    /// Its name, for benchmarks and reports.
-    pub name: &'static str,
+    pub(crate) run: unsafe fn(usize, &[F], &[F], Tile<F>),
+    /// Its name, for the tests' messages.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) name: &'static str,
 }
 
 /// The portable kernel: plain loops, any float type.
@@ -127,12 +132,13 @@ pub(crate) fn product<F: Float>(
 ) {
     use ndarray::Axis;
     use rayon::prelude::*;
+    assert_shapes(a, b, c);
     let (m, n) = (a.nrows(), b.ncols());
     let by_rows = m > n;
     let (extent, step) = if by_rows {
-        (m, F::micro_kernel().mr)
+        (m, F::micro_kernel().0.mr)
     } else {
-        (n, F::micro_kernel().nr)
+        (n, F::micro_kernel().0.nr)
     };
     let parts = rayon::current_num_threads().min(extent / MIN_PARALLEL_BLOCK);
     if !packing.parallel || parts < 2 {
@@ -161,7 +167,9 @@ pub(crate) fn product<F: Float>(
 /// on the calling thread. Public for benchmarks; the network calls it through its layers.
 ///
 /// # Panics
-/// If the shapes do not agree (the network checks them before calling).
+/// If the shapes do not agree: `b` must have as many rows as `a` has columns, and `c` must be
+/// (rows of `a`) × (columns of `b`). The check runs once per call, in every build, since the
+/// micro-kernels write into `c` through raw pointers.
 ///
 /// The packing and write-back loops are compiled for AVX-512 and AVX2 too (as are
 /// the per-sample kernels); the micro-kernel is chosen separately.
@@ -173,14 +181,13 @@ pub fn gemm<F: Float>(
     c: &mut ArrayViewMut2<'_, F>,
     packing: &mut Packing<F>,
 ) {
+    assert_shapes(a, b, c);
     let (m, k) = a.dim();
     let n = b.ncols();
-    debug_assert_eq!(b.nrows(), k);
-    debug_assert_eq!(c.dim(), (m, n));
     if m == 0 || n == 0 {
         return;
     }
-    let kernel = F::micro_kernel();
+    let kernel = F::micro_kernel().0;
     let (mr, nr) = (kernel.mr, kernel.nr);
     // Depth blocks of equal size (784 = 3 × 262 rather than 3 × 256 + 16): each block is one
     // more pass over C, so a thin last block would cost a pass for little work.
@@ -226,6 +233,18 @@ pub fn gemm<F: Float>(
     }
 }
 
+/// Panics unless `a·b` fits `c`: what every raw write into C in [`gemm`] relies on.
+#[inline]
+fn assert_shapes<F>(a: &ArrayView2<'_, F>, b: &ArrayView2<'_, F>, c: &ArrayViewMut2<'_, F>) {
+    assert!(
+        a.ncols() == b.nrows() && c.dim() == (a.nrows(), b.ncols()),
+        "gemm: shapes do not agree: a {:?} · b {:?} into c {:?}",
+        a.dim(),
+        b.dim(),
+        c.dim()
+    );
+}
+
 /// Where one packed block of A meets one packed block of B: `(start, length)` of the rows and
 /// columns of C, the depth, and `keep` (C ← keep·C + A·B).
 struct Blocks<F> {
@@ -252,6 +271,11 @@ fn sweep<F: Float>(
         columns: (jc, nc),
         keep,
     } = blocks;
+    // Once per block pair: every tile below lies inside C, which the direct writes rely on.
+    assert!(
+        ic + mc <= c.nrows() && jc + nc <= c.ncols(),
+        "block outside C"
+    );
     let (rs, cs) = (c.strides()[0], c.strides()[1]);
     for (si, i0) in (ic..ic + mc).step_by(mr).enumerate() {
         let h = mr.min(ic + mc - i0);
@@ -261,8 +285,9 @@ fn sweep<F: Float>(
             let b_strip = &packed_b[sj * kc * nr..(sj + 1) * kc * nr];
             let direct = w == nr && cs == 1 && rs > 0;
             if direct && (keep == F::zero() || keep == F::one()) {
-                // Straight into C: the tile's h rows are inside the view (i0 + h ≤ m,
-                // j0 + nr ≤ n), its rows are contiguous, and this thread owns C.
+                // Straight into C: the tile's h rows are inside the view (i0 + h ≤ ic + mc ≤
+                // rows, j0 + nr ≤ jc + nc ≤ columns, as asserted above), its rows are
+                // contiguous, and this thread owns C.
                 let tile = Tile {
                     // SAFETY: (i0, j0) lies inside the view, as just said.
                     ptr: unsafe { c.as_mut_ptr().offset(i0 as isize * rs + j0 as isize) },
@@ -513,7 +538,7 @@ fn pack_lines<'a, F: Float + 'a>(
 /// Asks for the cache lines of `values` to be brought towards the core (into L2).
 #[inline(always)]
 fn prefetch<F>(values: &[F]) {
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
     {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T1};
         let bytes = std::mem::size_of_val(values);
@@ -524,7 +549,7 @@ fn prefetch<F>(values: &[F]) {
             unsafe { _mm_prefetch::<_MM_HINT_T1>(start.add(offset)) };
         }
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(any(not(target_arch = "x86_64"), miri))]
     let _ = values;
 }
 
@@ -620,9 +645,10 @@ pub(crate) mod simd {
             .unwrap_or_else(super::portable)
     }
 
-    /// The SIMD kernels this CPU can run, fastest first.
+    /// The SIMD kernels this CPU can run, fastest first. None under Miri, which does not
+    /// model their intrinsics; it checks the portable kernel and the loops around it.
     fn supported() -> [Option<MicroKernel<f32>>; 2] {
-        #[cfg(target_arch = "x86_64")]
+        #[cfg(all(target_arch = "x86_64", not(miri)))]
         {
             let avx512 = std::arch::is_x86_feature_detected!("avx512f").then_some(MicroKernel {
                 mr: 14,
@@ -640,15 +666,17 @@ pub(crate) mod simd {
             });
             [avx512, avx2]
         }
-        #[cfg(not(target_arch = "x86_64"))]
+        #[cfg(any(not(target_arch = "x86_64"), miri))]
         [None, None]
     }
 
-    /// Whether [`transpose16`] can run here: `F` is `f32` and the CPU has AVX-512F.
+    /// Whether [`transpose16`] can run here: `F` is `f32` and the CPU has AVX-512F (never
+    /// under Miri).
     pub(crate) fn can_transpose<F: crate::Float>() -> bool {
         #[cfg(target_arch = "x86_64")]
         {
-            std::any::TypeId::of::<F>() == std::any::TypeId::of::<f32>()
+            !cfg!(miri)
+                && std::any::TypeId::of::<F>() == std::any::TypeId::of::<f32>()
                 && std::arch::is_x86_feature_detected!("avx512f")
         }
         #[cfg(not(target_arch = "x86_64"))]
@@ -691,6 +719,8 @@ pub(crate) mod simd {
     }
 
     #[cfg(target_arch = "x86_64")]
+    // Under Miri only the portable kernel runs (see `supported`).
+    #[cfg_attr(miri, allow(dead_code))]
     mod x86 {
         use std::arch::x86_64::*;
 
@@ -939,7 +969,97 @@ mod tests {
         })
     }
 
+    /// The largest |got − want|, with a NaN anywhere counted as ∞ (`f32::max` would skip it).
+    fn max_error(got: &Array2<f32>, want: &Array2<f32>) -> f32 {
+        assert_eq!(got.dim(), want.dim());
+        got.iter().zip(want).fold(0.0, |e, (g, w)| {
+            let d = (g - w).abs();
+            if d.is_nan() {
+                f32::INFINITY
+            } else {
+                e.max(d)
+            }
+        })
+    }
+
     #[test]
+    fn max_error_counts_nan_as_infinite() {
+        let want = Array2::zeros((2, 2));
+        let mut got = want.clone();
+        got[[1, 1]] = f32::NAN;
+        assert_eq!(max_error(&got, &want), f32::INFINITY);
+        got[[0, 0]] = 0.5;
+        assert_eq!(max_error(&got, &want), f32::INFINITY);
+    }
+
+    /// Small products in every layout, with views of negative strides and C a window of a
+    /// larger array, against ndarray: small enough for Miri, which checks every raw access of
+    /// the packing and write-back loops here (with the portable kernel).
+    #[test]
+    fn small_products_in_every_layout_match_ndarray() {
+        use ndarray::s;
+        let mut packing = Packing::default();
+        for &(m, k, n) in &[(1, 1, 1), (3, 5, 7), (5, 2, 9), (9, 17, 3), (4, 0, 3)] {
+            for (fa, fb, fc) in [
+                (false, false, false),
+                (true, true, true),
+                (true, false, true),
+            ] {
+                let a = filled(m, k, fa, 1);
+                let b = filled(k, n, fb, 2);
+                let mut big = filled(m + 2, n + 3, fc, 3);
+                let mut c = big.slice_mut(s![1..m + 1, 2..n + 2]);
+                let want = a.dot(&b) + &c;
+                gemm(&a.view(), &b.view(), 1.0, &mut c, &mut packing);
+                assert_eq!(max_error(&c.to_owned(), &want), 0.0, "{m}x{k}x{n}");
+                // Reversed rows of A and columns of B: negative strides.
+                let (ar, br) = (a.slice(s![..;-1, ..]), b.slice(s![.., ..;-1]));
+                let mut cr = Array2::zeros((m, n));
+                gemm(&ar, &br, 0.0, &mut cr.view_mut(), &mut packing);
+                assert_eq!(max_error(&cr, &ar.dot(&br)), 0.0, "reversed {m}x{k}x{n}");
+                // C reversed too: written through a negative row stride.
+                let mut cn = Array2::zeros((m, n));
+                gemm(
+                    &a.view(),
+                    &b.view(),
+                    0.0,
+                    &mut cn.slice_mut(s![..;-1, ..]),
+                    &mut packing,
+                );
+                let want = a.dot(&b).slice(s![..;-1, ..]).to_owned();
+                assert_eq!(max_error(&cn, &want), 0.0, "C reversed {m}x{k}x{n}");
+            }
+        }
+        // The rows of `big` outside the window are untouched.
+        let mut big = Array2::<f32>::from_elem((6, 6), 7.0);
+        let (a, b) = (filled(4, 3, false, 1), filled(3, 4, false, 2));
+        gemm(
+            &a.view(),
+            &b.view(),
+            0.0,
+            &mut big.slice_mut(s![1..5, 1..5]),
+            &mut packing,
+        );
+        let outside = big
+            .indexed_iter()
+            .filter(|((i, j), _)| !(1..5).contains(i) || !(1..5).contains(j));
+        assert!(outside.into_iter().all(|(_, &v)| v == 7.0));
+    }
+
+    #[test]
+    #[should_panic(expected = "shapes do not agree")]
+    fn product_checks_shapes_too() {
+        let (a, b) = (Array2::<f64>::ones((3, 4)), Array2::<f64>::ones((4, 5)));
+        let mut c = Array2::zeros((3, 4));
+        let mut packing = Packing {
+            parallel: true,
+            ..Packing::default()
+        };
+        product(&a.view(), &b.view(), 0.0, &mut c.view_mut(), &mut packing);
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "large products: too slow under Miri")]
     fn products_match_ndarray_for_odd_shapes_and_layouts() {
         let mut packing = Packing::default();
         for &(m, k, n) in &[
@@ -966,13 +1086,13 @@ mod tests {
                 let mut c = filled(m, n, fc, 3);
                 let want = a.dot(&b) + &c;
                 gemm(&a.view(), &b.view(), 1.0, &mut c.view_mut(), &mut packing);
-                let err = (&c - &want).iter().fold(0f32, |e, d| e.max(d.abs()));
+                let err = max_error(&c, &want);
                 assert!(
                     err < 1e-3,
                     "{m}x{k}x{n} layouts {fa} {fb} {fc}: error {err}"
                 );
                 gemm(&a.view(), &b.view(), 0.0, &mut c.view_mut(), &mut packing);
-                let err = (&c - &a.dot(&b)).iter().fold(0f32, |e, d| e.max(d.abs()));
+                let err = max_error(&c, &a.dot(&b));
                 assert!(err < 1e-3, "β = 0, {m}x{k}x{n}: error {err}");
             }
         }

@@ -18,9 +18,19 @@ use crate::Float;
 
 /// (F) for one sample: `z_j = b_j + Σ_i x_i·w_ji`, each z_j summed left to right over i.
 /// The loop runs along j, where the weights of one input are contiguous.
+///
+/// # Panics
+/// Unless `weights` holds `z.len() · x.len()` values and `biases` `z.len()`: the AVX-512
+/// kernels read that many through raw pointers, so the check is real in every build.
 pub(crate) fn weighted_inputs<F: Float>(weights: &[F], biases: &[F], x: &[F], z: &mut [F]) {
-    debug_assert_eq!(weights.len(), z.len() * x.len());
-    debug_assert_eq!(biases.len(), z.len());
+    assert!(
+        z.len().checked_mul(x.len()) == Some(weights.len()) && biases.len() == z.len(),
+        "weighted_inputs: {} weights, {} biases for {} inputs and {} outputs",
+        weights.len(),
+        biases.len(),
+        x.len(),
+        z.len()
+    );
     #[cfg(target_arch = "x86_64")]
     if z.len() <= avx512::NARROW && avx512::available() {
         if let (Some(w), Some(b), Some(x), Some(z)) = (
@@ -29,7 +39,8 @@ pub(crate) fn weighted_inputs<F: Float>(weights: &[F], biases: &[F], x: &[F], z:
             as_type::<_, f32>(x),
             as_type_mut::<_, f32>(z),
         ) {
-            // SAFETY: AVX-512F is available, and the slices have the lengths asserted above.
+            // SAFETY: AVX-512F is available, z.len() ≤ 16, and the slices have the lengths
+            // asserted above.
             unsafe { avx512::weighted_inputs_f32(w, b, x, z) };
             return;
         }
@@ -93,10 +104,16 @@ fn narrow_weighted_inputs<F: Float>(weights: &[F], biases: &[F], x: &[F], z: &mu
 }
 
 /// First half of (B2) for one sample: `s_i = Σ_j w_ji·δ_j`, starting from 0, j in order.
+///
+/// # Panics
+/// Unless `weights` holds `delta.len() · s.len()` values.
 #[multiversion::multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
 pub(crate) fn input_sensitivities<F: Float>(weights: &[F], delta: &[F], s: &mut [F]) {
     let n_out = delta.len();
-    debug_assert_eq!(weights.len(), n_out * s.len());
+    assert!(
+        n_out.checked_mul(s.len()) == Some(weights.len()),
+        "input_sensitivities: shapes"
+    );
     for (s, column) in s.iter_mut().zip(weights.chunks_exact(n_out)) {
         *s = column
             .iter()
@@ -106,10 +123,13 @@ pub(crate) fn input_sensitivities<F: Float>(weights: &[F], delta: &[F], s: &mut 
 }
 
 /// (B3) for one sample: `g_ji = x_i·δ_j` (added to `g` when `accumulate`).
+///
+/// # Panics
+/// Unless `g` holds `delta.len() · x.len()` values.
 #[multiversion::multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
 pub(crate) fn outer<F: Float>(delta: &[F], x: &[F], g: &mut [F], accumulate: bool) {
     let n_out = delta.len();
-    debug_assert_eq!(g.len(), n_out * x.len());
+    assert!(n_out.checked_mul(x.len()) == Some(g.len()), "outer: shapes");
     // Narrow layers: write full 16-lane vectors of x_i·δ with δ padded by zeros. The lanes past
     // n_out land on the next input's gradients as 0 (or +0) and are overwritten next.
     let mut start = 0;
@@ -162,7 +182,14 @@ pub(crate) fn sgd_outer<F: Float>(
     decay: F,
     write: bool,
 ) -> bool {
-    assert_eq!(weights.len(), delta.len() * x.len());
+    // Real in every build: the AVX-512 kernels walk the weights through raw pointers.
+    assert!(
+        delta.len().checked_mul(x.len()) == Some(weights.len()),
+        "sgd_outer: {} weights for {} inputs and {} outputs",
+        weights.len(),
+        x.len(),
+        delta.len()
+    );
     #[cfg(target_arch = "x86_64")]
     if avx512::available() {
         if let (Some(w), Some(x), Some(d)) = (
@@ -275,8 +302,10 @@ mod avx512 {
     /// The widest layer the register-resident forward kernels take.
     pub(super) const NARROW: usize = 16;
 
+    /// Whether the CPU has AVX-512F. Never under Miri, which does not model these
+    /// intrinsics: the portable loops it checks instead compute the same bits.
     pub(super) fn available() -> bool {
-        std::is_x86_feature_detected!("avx512f")
+        !cfg!(miri) && std::is_x86_feature_detected!("avx512f")
     }
 
     /// The mask of the first `n` of 16 lanes.
@@ -793,6 +822,45 @@ pub(crate) fn combine<F: Float>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The one-row entry points check their lengths in every build: the AVX-512 kernels
+    /// behind them read and write through raw pointers.
+    #[test]
+    fn entry_points_reject_wrong_lengths() {
+        use std::panic::catch_unwind;
+        let w = vec![0.5f32; 24];
+        let (b, x) = (vec![0.0f32; 8], vec![1.0f32; 3]);
+        let wide = vec![1.0f32; 4000];
+        for (what, result) in [
+            (
+                "weighted_inputs, wide x",
+                catch_unwind(|| weighted_inputs(&w, &b, &wide, &mut [0.0; 8])),
+            ),
+            (
+                "weighted_inputs, short biases",
+                catch_unwind(|| weighted_inputs(&w, &b[..7], &x, &mut [0.0; 8])),
+            ),
+            (
+                "input_sensitivities",
+                catch_unwind(|| input_sensitivities(&w, &b, &mut [0.0; 4])),
+            ),
+            (
+                "outer",
+                catch_unwind(|| outer(&b, &wide, &mut w.clone(), false)),
+            ),
+            (
+                "sgd_outer",
+                catch_unwind(|| {
+                    sgd_outer(&mut w.clone(), &wide, &b, 0.1, 0.0, true);
+                }),
+            ),
+        ] {
+            assert!(result.is_err(), "{what} accepted wrong lengths");
+        }
+        let mut z = [0.0f32; 8];
+        weighted_inputs(&w, &b, &x, &mut z);
+        assert_eq!(z, [1.5; 8]);
+    }
 
     /// The kernels against plain loops in the seed's order, bit for bit, for many shapes.
     #[allow(clippy::needless_range_loop)] // index loops mirror the maths being checked

@@ -135,12 +135,19 @@ impl Activation {
     ///
     /// # Shapes
     /// `weighted_inputs` and `activations`: (batch, n), the same shape.
+    ///
+    /// # Panics
+    /// If the two shapes differ.
     pub fn forward<F: Float>(
         &self,
         weighted_inputs: ArrayView2<'_, F>,
         mut activations: ArrayViewMut2<'_, F>,
     ) {
-        debug_assert_eq!(weighted_inputs.shape(), activations.shape());
+        assert_eq!(
+            weighted_inputs.shape(),
+            activations.shape(),
+            "Activation::forward: weighted_inputs and activations differ in shape"
+        );
         match self {
             Activation::Softmax => {
                 Zip::from(weighted_inputs.rows())
@@ -199,14 +206,23 @@ impl Activation {
     ///
     /// # Shapes
     /// All three arrays: (batch, n).
+    ///
+    /// # Panics
+    /// If the three shapes are not the same.
     pub fn backward_in_place<F: Float>(
         &self,
         weighted_inputs: ArrayView2<'_, F>,
         activations: ArrayView2<'_, F>,
         mut sensitivities: ArrayViewMut2<'_, F>,
     ) {
-        debug_assert_eq!(weighted_inputs.shape(), sensitivities.shape());
-        debug_assert_eq!(activations.shape(), sensitivities.shape());
+        assert!(
+            weighted_inputs.shape() == sensitivities.shape()
+                && activations.shape() == sensitivities.shape(),
+            "Activation::backward_in_place: shapes differ: {:?}, {:?}, {:?}",
+            weighted_inputs.shape(),
+            activations.shape(),
+            sensitivities.shape()
+        );
         match self {
             Activation::Identity => {}
             Activation::Softmax => {

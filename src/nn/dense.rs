@@ -134,16 +134,44 @@ impl<F: Float> Dense<F> {
     /// # Shapes
     /// `inputs`: (batch, n_in); `weighted_inputs`, `activations`: (batch, n_out).
     ///
-    /// # Panics
-    /// If the shapes disagree ([`crate::Network`] checks them before calling).
+    /// # Errors
+    /// [`Error::Shape`], naming the operand, if a shape disagrees (the batch is `inputs`'
+    /// rows); nothing is written then.
     pub fn forward(
+        &self,
+        inputs: ArrayView2<'_, F>,
+        weighted_inputs: ArrayViewMut2<'_, F>,
+        activations: ArrayViewMut2<'_, F>,
+        packing: &mut Packing<F>,
+    ) -> Result<()> {
+        let batch = inputs.nrows();
+        expect_shape(
+            ("Dense::forward", "inputs"),
+            inputs.dim(),
+            (batch, self.n_in()),
+        )?;
+        let out = (batch, self.n_out());
+        expect_shape(
+            ("Dense::forward", "weighted_inputs"),
+            weighted_inputs.dim(),
+            out,
+        )?;
+        expect_shape(("Dense::forward", "activations"), activations.dim(), out)?;
+        self.run_forward(inputs, weighted_inputs, activations, packing);
+        Ok(())
+    }
+
+    /// [`Dense::forward`] for callers that have checked the shapes ([`crate::Network`]).
+    ///
+    /// # Panics
+    /// If the shapes disagree (in the product or the kernels, which check them too).
+    pub(crate) fn run_forward(
         &self,
         inputs: ArrayView2<'_, F>,
         mut weighted_inputs: ArrayViewMut2<'_, F>,
         activations: ArrayViewMut2<'_, F>,
         packing: &mut Packing<F>,
     ) {
-        debug_assert_eq!(inputs.ncols(), self.n_in());
         match (
             self.parameters(),
             single_row(&inputs),
@@ -171,11 +199,48 @@ impl<F: Float> Dense<F> {
     /// when `accumulate` is false).
     ///
     /// # Shapes
-    /// `inputs` (A_prev): (batch, n_in); `output_sensitivities` (Δ): (batch, n_out).
+    /// `inputs` (A_prev): (batch, n_in); `output_sensitivities` (Δ): (batch, n_out);
+    /// `gradients`: shaped like the layer (see [`Dense::zero_gradients`]).
+    ///
+    /// # Errors
+    /// [`Error::Shape`], naming the operand, if a shape disagrees (the batch is `inputs`'
+    /// rows); nothing is written then.
+    pub fn parameter_gradients(
+        &self,
+        inputs: ArrayView2<'_, F>,
+        output_sensitivities: ArrayView2<'_, F>,
+        gradients: &mut LayerGradients<F>,
+        accumulate: bool,
+        packing: &mut Packing<F>,
+    ) -> Result<()> {
+        let (batch, what) = (inputs.nrows(), "Dense::parameter_gradients");
+        expect_shape((what, "inputs"), inputs.dim(), (batch, self.n_in()))?;
+        expect_shape(
+            (what, "output_sensitivities"),
+            output_sensitivities.dim(),
+            (batch, self.n_out()),
+        )?;
+        expect_shape(
+            (what, "gradients.weights"),
+            gradients.weights.dim(),
+            self.weights.dim(),
+        )?;
+        if gradients.biases.len() != self.n_out() {
+            return Err(Error::Shape {
+                what: format!("{what}: gradients.biases"),
+                expected: vec![self.n_out()],
+                got: vec![gradients.biases.len()],
+            });
+        }
+        self.run_parameter_gradients(inputs, output_sensitivities, gradients, accumulate, packing);
+        Ok(())
+    }
+
+    /// [`Dense::parameter_gradients`] for callers that have checked the shapes.
     ///
     /// # Panics
-    /// If the shapes disagree ([`crate::Network`] checks them before calling).
-    pub fn parameter_gradients(
+    /// If the shapes disagree (in the product or the kernels, which check them too).
+    pub(crate) fn run_parameter_gradients(
         &self,
         inputs: ArrayView2<'_, F>,
         output_sensitivities: ArrayView2<'_, F>,
@@ -218,9 +283,35 @@ impl<F: Float> Dense<F> {
     /// # Shapes
     /// `output_sensitivities`: (batch, n_out); `input_sensitivities`: (batch, n_in).
     ///
-    /// # Panics
-    /// If the shapes disagree ([`crate::Network`] checks them before calling).
+    /// # Errors
+    /// [`Error::Shape`], naming the operand, if a shape disagrees (the batch is
+    /// `output_sensitivities`' rows); nothing is written then.
     pub fn input_sensitivities(
+        &self,
+        output_sensitivities: ArrayView2<'_, F>,
+        input_sensitivities: ArrayViewMut2<'_, F>,
+        packing: &mut Packing<F>,
+    ) -> Result<()> {
+        let batch = output_sensitivities.nrows();
+        expect_shape(
+            ("Dense::input_sensitivities", "output_sensitivities"),
+            output_sensitivities.dim(),
+            (batch, self.n_out()),
+        )?;
+        expect_shape(
+            ("Dense::input_sensitivities", "input_sensitivities"),
+            input_sensitivities.dim(),
+            (batch, self.n_in()),
+        )?;
+        self.run_input_sensitivities(output_sensitivities, input_sensitivities, packing);
+        Ok(())
+    }
+
+    /// [`Dense::input_sensitivities`] for callers that have checked the shapes.
+    ///
+    /// # Panics
+    /// If the shapes disagree (in the product or the kernels, which check them too).
+    pub(crate) fn run_input_sensitivities(
         &self,
         output_sensitivities: ArrayView2<'_, F>,
         mut input_sensitivities: ArrayViewMut2<'_, F>,
@@ -242,6 +333,22 @@ impl<F: Float> Dense<F> {
             packing,
         );
     }
+}
+
+/// [`Error::Shape`] naming `function: operand` unless `got == expected`.
+fn expect_shape(
+    (function, operand): (&str, &str),
+    got: (usize, usize),
+    expected: (usize, usize),
+) -> Result<()> {
+    if got == expected {
+        return Ok(());
+    }
+    Err(Error::Shape {
+        what: format!("{function}: {operand}"),
+        expected: vec![expected.0, expected.1],
+        got: vec![got.0, got.1],
+    })
 }
 
 impl<F: Float> Dense<F> {
@@ -287,6 +394,9 @@ fn single_row_mut<'a, F: Float>(a: &'a mut ArrayViewMut2<'_, F>) -> Option<&'a m
 
 impl<F: Float> LayerGradients<F> {
     /// Adds another layer's gradients element by element.
+    ///
+    /// # Panics
+    /// If `other`'s shapes differ from `self`'s (ndarray's arithmetic checks them).
     pub fn add_assign(&mut self, other: &LayerGradients<F>) {
         self.weights += &other.weights;
         self.biases += &other.biases;
@@ -299,6 +409,9 @@ impl<F: Float> LayerGradients<F> {
     }
 
     /// Copies `other` into `self` (same shapes).
+    ///
+    /// # Panics
+    /// If `other`'s shapes differ from `self`'s (ndarray's `assign` checks them).
     pub fn assign(&mut self, other: &LayerGradients<F>) {
         self.weights.assign(&other.weights);
         self.biases.assign(&other.biases);

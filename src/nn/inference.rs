@@ -166,7 +166,8 @@ impl<F: Float> Network<F> {
                 (0, Some(_)) => scratch.inputs.slice(s![..rows, ..]),
                 _ => done[l - 1].slice(s![..rows, ..]),
             };
-            layer.forward(
+            // The shapes were checked by `predict_into` and the scratch is sized for this network.
+            layer.run_forward(
                 previous,
                 scratch.weighted_inputs[l].slice_mut(s![..rows, ..]),
                 rest[0].slice_mut(s![..rows, ..]),

@@ -61,6 +61,9 @@ impl Loss {
     ///
     /// # Shapes
     /// `weighted_inputs`, `activations`, `targets`: (batch, n_out).
+    ///
+    /// # Panics
+    /// If the three shapes are not the same.
     pub fn sum<F: Float>(
         &self,
         output: Activation,
@@ -68,6 +71,10 @@ impl Loss {
         activations: ArrayView2<'_, F>,
         targets: ArrayView2<'_, F>,
     ) -> f64 {
+        same_shapes(
+            "Loss::sum",
+            &[weighted_inputs.dim(), activations.dim(), targets.dim()],
+        );
         let mut total = 0.0f64;
         match (self, output) {
             (Loss::SquaredError, _) => {
@@ -113,6 +120,9 @@ impl Loss {
     ///
     /// # Shapes
     /// All four arrays: (batch, n_out).
+    ///
+    /// # Panics
+    /// If the four shapes are not the same.
     pub fn output_sensitivities<F: Float>(
         &self,
         output: Activation,
@@ -121,6 +131,15 @@ impl Loss {
         targets: ArrayView2<'_, F>,
         mut sensitivities: ArrayViewMut2<'_, F>,
     ) {
+        same_shapes(
+            "Loss::output_sensitivities",
+            &[
+                weighted_inputs.dim(),
+                activations.dim(),
+                targets.dim(),
+                sensitivities.dim(),
+            ],
+        );
         // Lernmi's expected_output: the activation sensitivity a − y; for cross-entropy it is
         // already the output sensitivity.
         Zip::from(&mut sensitivities)
@@ -131,6 +150,14 @@ impl Loss {
             output.backward_in_place(weighted_inputs, activations, sensitivities);
         }
     }
+}
+
+/// Panics unless every shape is the first one.
+fn same_shapes(function: &str, shapes: &[(usize, usize)]) {
+    assert!(
+        shapes.windows(2).all(|pair| pair[0] == pair[1]),
+        "{function}: shapes differ: {shapes:?}"
+    );
 }
 
 /// ln(1 + eˣ), without overflow.

@@ -15,4 +15,4 @@ pub use dense::{Dense, LayerGradients};
 pub use inference::PredictScratch;
 pub use init::Init;
 pub use loss::Loss;
-pub use network::{one_hot, Evaluation, Gradients, Network, NetworkBuilder, Workspace};
+pub use network::{one_hot, Evaluation, Gradients, Network, NetworkBuilder};

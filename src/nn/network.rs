@@ -75,9 +75,10 @@ impl Evaluation {
 }
 
 /// Buffers for the forward and backward pass of up to `capacity` rows, allocated once and
-/// reused, so that a training step allocates nothing.
+/// reused, so that a training step allocates nothing. Crate-private: no public function takes
+/// one, and the trainer keeps its own.
 #[derive(Clone, Debug)]
-pub struct Workspace<F: Float = f32> {
+pub(crate) struct Workspace<F: Float = f32> {
     capacity: usize,
     /// Inputs after the input activation, (capacity, n_in); empty without one.
     inputs: Array2<F>,
@@ -224,34 +225,7 @@ impl<F: Float> Network<F> {
         loss: Loss,
         input_activation: Option<Activation>,
     ) -> Result<Self> {
-        let Some(last) = layers.last() else {
-            return Err(Error::Empty { what: "layer list" });
-        };
-        loss.check_output(last.activation())?;
-        for (l, pair) in layers.windows(2).enumerate() {
-            if pair[1].n_in() != pair[0].n_out() {
-                return Err(Error::Shape {
-                    what: format!("weights of layer {}", l + 1),
-                    expected: vec![pair[1].n_out(), pair[0].n_out()],
-                    got: vec![pair[1].n_out(), pair[1].n_in()],
-                });
-            }
-            if !pair[0].activation().is_elementwise() {
-                return Err(Error::InvalidActivation {
-                    activation: pair[0].activation().name(),
-                    place: "in a hidden layer (only at the output)",
-                });
-            }
-        }
-        if let Some(a) = input_activation {
-            a.validate()?;
-            if !a.is_elementwise() {
-                return Err(Error::InvalidActivation {
-                    activation: a.name(),
-                    place: "as the input activation",
-                });
-            }
-        }
+        check_layers(&layers, loss, input_activation)?;
         Ok(Network {
             layers,
             loss,
@@ -265,7 +239,8 @@ impl<F: Float> Network<F> {
         &self.layers
     }
 
-    /// Mutable access to the layers (their shapes and activations stay fixed).
+    /// Mutable access to the layers. A layer put in their place that breaks what
+    /// [`Network::from_layers`] requires makes every later use of the network an error.
     pub fn layers_mut(&mut self) -> &mut [Dense<F>] {
         self.weight_bounds.0.clear();
         &mut self.layers
@@ -363,7 +338,7 @@ impl<F: Float> Network<F> {
     }
 
     /// Buffers for batches of up to `capacity` rows.
-    pub fn workspace(&self, capacity: usize) -> Workspace<F> {
+    pub(crate) fn workspace(&self, capacity: usize) -> Workspace<F> {
         let rows = |n: usize| Array2::zeros((capacity, n));
         let per_layer = || self.layers.iter().map(|l| rows(l.n_out())).collect();
         Workspace {
@@ -380,11 +355,14 @@ impl<F: Float> Network<F> {
         }
     }
 
-    /// Checks a batch of inputs: non-empty, the right width, finite.
+    /// Checks a batch of inputs: non-empty, the right width, finite; and the layers, which
+    /// [`Network::layers_mut`] lets a caller replace, still as [`Network::from_layers`] needs.
     ///
     /// # Errors
-    /// [`Error::Empty`], [`Error::InputWidth`], [`Error::NonFinite`].
+    /// [`Error::Empty`], [`Error::InputWidth`], [`Error::NonFinite`]; as
+    /// [`Network::from_layers`] for layers that no longer chain.
     pub fn check_inputs(&self, inputs: ArrayView2<'_, F>) -> Result<()> {
+        check_layers(&self.layers, self.loss, self.input_activation)?;
         if inputs.nrows() == 0 {
             return Err(Error::Empty { what: "batch" });
         }
@@ -473,7 +451,7 @@ impl<F: Float> Network<F> {
                 (0, Some(_)) => ws.inputs.slice(s![..rows, ..]),
                 _ => done[l - 1].slice(s![..rows, ..]),
             };
-            layer.forward(
+            layer.run_forward(
                 previous,
                 ws.weighted_inputs[l].slice_mut(s![..rows, ..]),
                 rest[0].slice_mut(s![..rows, ..]),
@@ -523,7 +501,7 @@ impl<F: Float> Network<F> {
         for l in (1..=last).rev() {
             let (below, here) = ws.sensitivities.split_at_mut(l);
             let mut pulled = below[l - 1].slice_mut(s![..1, ..]);
-            self.layers[l].input_sensitivities(
+            self.layers[l].run_input_sensitivities(
                 here[0].slice(s![..1, ..]),
                 pulled.view_mut(),
                 &mut ws.packing,
@@ -658,7 +636,7 @@ impl<F: Float> Network<F> {
                 _ => ws.activations[l - 1].slice(s![..rows, ..]),
             };
             // (B3), (B4)
-            layer.parameter_gradients(
+            layer.run_parameter_gradients(
                 previous,
                 delta,
                 &mut gradients.layers[l],
@@ -668,7 +646,7 @@ impl<F: Float> Network<F> {
             if l > 0 {
                 // (B2): pull the sensitivity back through W_l, then through σ_{l−1}.
                 let mut pulled: ArrayViewMut2<'_, F> = below[l - 1].slice_mut(s![..rows, ..]);
-                layer.input_sensitivities(delta, pulled.view_mut(), &mut ws.packing);
+                layer.run_input_sensitivities(delta, pulled.view_mut(), &mut ws.packing);
                 self.layers[l - 1].activation().backward_in_place(
                     ws.weighted_inputs[l - 1].slice(s![..rows, ..]),
                     ws.activations[l - 1].slice(s![..rows, ..]),
@@ -847,6 +825,44 @@ impl<F: Float> Gradients<F> {
     pub fn is_finite(&self) -> bool {
         self.layers.iter().all(LayerGradients::is_finite)
     }
+}
+
+/// What [`Network::from_layers`] requires of its layers: at least one, chaining (each `n_in`
+/// the previous `n_out`), softmax only at the output, an output the loss is defined for.
+fn check_layers<F: Float>(
+    layers: &[Dense<F>],
+    loss: Loss,
+    input_activation: Option<Activation>,
+) -> Result<()> {
+    let Some(last) = layers.last() else {
+        return Err(Error::Empty { what: "layer list" });
+    };
+    loss.check_output(last.activation())?;
+    for (l, pair) in layers.windows(2).enumerate() {
+        if pair[1].n_in() != pair[0].n_out() {
+            return Err(Error::Shape {
+                what: format!("weights of layer {}", l + 1),
+                expected: vec![pair[1].n_out(), pair[0].n_out()],
+                got: vec![pair[1].n_out(), pair[1].n_in()],
+            });
+        }
+        if !pair[0].activation().is_elementwise() {
+            return Err(Error::InvalidActivation {
+                activation: pair[0].activation().name(),
+                place: "in a hidden layer (only at the output)",
+            });
+        }
+    }
+    if let Some(a) = input_activation {
+        a.validate()?;
+        if !a.is_elementwise() {
+            return Err(Error::InvalidActivation {
+                activation: a.name(),
+                place: "as the input activation",
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Index of the first largest value (NaN never wins).
