@@ -234,7 +234,8 @@ fn activations_and_losses_panic_on_other_shapes() {
 fn network_functions_reject_wrong_shapes() {
     let net = Network::<f32>::builder(&[3, 4, 2]).build::<f32>().unwrap();
     let good_x = Array2::<f32>::zeros((5, 3));
-    let good_y = Array2::<f32>::zeros((5, 2));
+    // One-hot rows: softmax cross-entropy (the default) takes distributions only.
+    let good_y = Array2::<f32>::from_shape_fn((5, 2), |(_, c)| if c == 0 { 1.0 } else { 0.0 });
     for x in [
         Array2::zeros((5, 4)),
         Array2::zeros((1, 4000)),
