@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use formats::{f32_le, npy, npy_with_dict, zip};
 use lernmi::data::csv::{parse_classes, read_classes, read_values, CsvOptions};
-use lernmi::data::npy::{read_features, read_labels, NpyArray, Npz};
+use lernmi::data::npy::{read_features, read_labels, read_limited, NpyArray, Npz};
 use lernmi::data::standardize::{Standardizer, METADATA_KEY};
 use lernmi::Error;
 use ndarray::{array, Array2};
@@ -362,6 +362,13 @@ fn npy_reads_files() {
     assert_eq!(read_features::<f32>(&x.0).unwrap(), array![[1.0, 2.0]]);
     let y = TempFile::new("y.npy", &npy(1, "<i8", false, "(1,)", &5i64.to_le_bytes()));
     assert_eq!(read_labels(&y.0).unwrap(), [5]);
+    let err = read_limited(&y.0, 64).unwrap_err();
+    let problem = bad_file(err, &y.0);
+    assert!(problem.contains("over the limit of 64"), "{problem}");
+    let err = Npz::open_with_limit(&y.0, 64).unwrap_err();
+    assert!(bad_file(err, &y.0).contains("over the limit of 64"));
+    let err = read_features::<f32>(Path::new("/nonexistent/x.npy")).unwrap_err();
+    assert!(matches!(err, Error::Io { .. }), "{err}");
 }
 
 #[test]
@@ -628,6 +635,12 @@ fn standardizer_fits_transforms_and_round_trips() {
         ),
         "{err}"
     );
+    let short = Standardizer {
+        mean: vec![0.0; 3],
+        std: vec![1.0; 2],
+    };
+    let err = short.transform(x.view_mut()).unwrap_err();
+    assert!(matches!(err, Error::BadFile { .. }), "{err}");
     let err = Standardizer::fit(Array2::<f32>::zeros((0, 2)).view()).unwrap_err();
     assert!(matches!(err, Error::Empty { .. }), "{err}");
     let err = Standardizer::fit(array![[1.0, f64::INFINITY]].view()).unwrap_err();

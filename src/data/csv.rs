@@ -150,8 +150,15 @@ pub fn parse_classes<F: Float>(
     let mut ids = Vec::new();
     let (features, feature_names) = parse_table::<F>(reader, path, options, &mut |cell| {
         let text = cell_text(cell)?;
-        let next = distinct.len();
-        ids.push(*distinct.entry(text.to_owned()).or_insert(next));
+        let id = match distinct.get(text) {
+            Some(&id) => id,
+            None => {
+                let next = distinct.len();
+                distinct.insert(text.to_owned(), next);
+                next
+            }
+        };
+        ids.push(id);
         Ok(())
     })?;
     let (map, classes, class_names) = number_classes(distinct, path)?;
@@ -531,5 +538,30 @@ impl<R: Read> Read for Lines<R> {
         let n = self.inner.read(buf)?;
         self.note(&buf[..n]);
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_that_grows_past_the_limit_is_refused() {
+        let text = b"a,label\n1,0\n2,1\n";
+        let limited = |limit: u64| Limited {
+            inner: &text[..],
+            left: limit,
+            limit,
+        };
+        let options = CsvOptions::new("label");
+        let path = Path::new("t.csv");
+        let whole = parse_classes::<f32>(limited(text.len() as u64), path, &options).unwrap();
+        assert_eq!(whole.labels, [0, 1]);
+        let err = parse_classes::<f32>(limited(12), path, &options).unwrap_err();
+        assert!(
+            err.to_string()
+                .ends_with("the file grew past the limit of 12 bytes while it was read"),
+            "{err}"
+        );
     }
 }

@@ -80,8 +80,10 @@ impl Standardizer {
     /// `F`; a feature of std 0 becomes x − mean.
     ///
     /// # Errors
-    /// [`Error::InputWidth`] if `features` does not have [`Self::features`] columns.
+    /// [`Error::InputWidth`] if `features` does not have [`Self::features`] columns; as
+    /// [`Self::from_metadata`] if the public fields were set to something unusable.
     pub fn transform<F: Float>(&self, mut features: ArrayViewMut2<'_, F>) -> Result<()> {
+        self.check()?;
         if features.ncols() != self.features() {
             return Err(Error::InputWidth {
                 expected: self.features(),
