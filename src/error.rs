@@ -210,6 +210,20 @@ pub enum Error {
         /// The step count.
         steps: u64,
     },
+    /// A cell of a table file that cannot be used: empty, not a number, or not finite.
+    #[error("{path}: line {line}, column {column} ({name:?}): {problem}")]
+    BadCell {
+        /// The file.
+        path: PathBuf,
+        /// The line the cell's record begins on, 1-based, the header being line 1.
+        line: u64,
+        /// The column, 1-based, as a spreadsheet counts.
+        column: usize,
+        /// The column's name in the header.
+        name: String,
+        /// What is wrong with the cell (its text is quoted in it).
+        problem: String,
+    },
 }
 
 /// The reasons of [`Error::Download`], joined.

@@ -3,8 +3,11 @@
 //! Images stay in memory as bytes (60 000 MNIST images are 47 MB as `u8`, 188 MB as `f32`) and
 //! are converted to floats, scaled as asked, when a network needs them.
 
+pub mod csv;
 pub mod download;
 pub mod idx;
+pub mod npy;
+pub mod standardize;
 pub mod synthetic;
 
 use std::path::{Path, PathBuf};
