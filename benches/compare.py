@@ -32,12 +32,16 @@ ap.add_argument("--configs", default="small,wide,lernmi")
 ap.add_argument("--threads", default="1,2")
 ap.add_argument("--rounds", type=int, default=3)
 ap.add_argument("--epochs", type=int, default=2)
+ap.add_argument("--lernmi", action="append", default=[], metavar="NAME=PATH",
+                help="another build of the throughput example to run beside this one (e.g. "
+                     "the previous commit's), repeatable; this checkout's build is `lernmi`")
 ap.add_argument("--lernmi-samples", type=int, default=5000,
                 help="lernmi config: samples per epoch for the Python harnesses (they are slow)")
 args = ap.parse_args()
 
 target = os.environ.get("CARGO_TARGET_DIR", os.path.join(here, "../target"))
 ours = os.path.join(target, "release/examples/throughput")
+builds = [("lernmi", ours)] + [tuple(spec.split("=", 1)) for spec in args.lernmi]
 results = {}  # (impl, config, threads) -> [samples/s of each timed epoch]
 peaks = []    # GFLOP/s of the widest f32 FMA loop, each time it was measured
 
@@ -57,6 +61,7 @@ def run(cmd, key):
         rec = json.loads(line)
         if rec.get("phase") == "inference" or rec.get("meta"):
             continue
+        rec["run_as"] = key[0]
         print(json.dumps(rec), flush=True)
         # The first epoch carries one-off warm-up costs in every harness.
         if rec["epoch"] > 1 or args.epochs == 1:
@@ -90,11 +95,13 @@ for _ in range(args.rounds):
                 extra = ["--samples", str(args.lernmi_samples)] if config == "lernmi" else []
                 run([python, os.path.join(args.harnesses, script)] + common + extra,
                     (name, config, threads))
-            run([ours] + common, ("lernmi", config, threads))
+            for name, binary in builds:
+                run([binary] + common, (name, config, threads))
     measure_peak()
 
 peak = statistics.median(peaks) if peaks else float("nan")
-names = [name for name, _, _ in peers] + ["lernmi"]
+names = [name for name, _, _ in peers] + [name for name, _ in builds]
+lernmi_builds = {name for name, _ in builds}
 print(f"\nFMA peak (f32, one core): median {peak:.1f} GFLOP/s, range {min(peaks, default=0):.1f}"
       f"–{max(peaks, default=0):.1f} over {len(peaks)} measurements", file=sys.stderr)
 print("\n| config | threads | " + " | ".join(f"{n} samples/s (GFLOP/s, % of peak)" for n in names)
@@ -112,6 +119,6 @@ for config, threads in configs:
         medians[name] = m
         gflops = m * MFLOP_PER_SAMPLE[config] / 1e3
         cells.append(f"{m:,.0f} ({gflops:.1f}, {100 * gflops / (peak * threads):.0f} %)")
-    best = max((medians[n] for n in medians if n != "lernmi"), default=float("nan"))
+    best = max((medians[n] for n in medians if n not in lernmi_builds), default=float("nan"))
     ratio = medians.get("lernmi", float("nan")) / best
     print(f"| {config} | {threads} | " + " | ".join(cells) + f" | {ratio:.2f}× |", file=sys.stderr)
