@@ -356,6 +356,15 @@ impl<F: Float> Dense<F> {
     fn parameters(&self) -> Option<(&[F], &[F])> {
         Some((by_input(&self.weights)?, self.biases.as_slice()?))
     }
+
+    /// Weights (input by input) and biases as mutable slices, the layout of the one-sample
+    /// kernels in [`crate::fast::sample`].
+    pub(crate) fn parameter_slices_mut(&mut self) -> (&mut [F], &mut [F]) {
+        match (by_input_mut(&mut self.weights), self.biases.as_slice_mut()) {
+            (Some(w), Some(b)) => (w, b),
+            _ => unreachable!("Dense::new stores its parameters contiguously, input by input"),
+        }
+    }
 }
 
 /// The memory of an (n_out × n_in) matrix stored input by input (column-major).
