@@ -9,10 +9,16 @@ use ndarray::{ArrayView2, ArrayViewMut2, Axis, Zip};
 
 use crate::fast::sample;
 
+use serde::{Deserialize, Serialize};
+
 use crate::Float;
 
 /// An activation function σ.
-#[derive(Clone, Copy, Debug, PartialEq)]
+///
+/// In files (the architecture of [`crate::io::model`]) an activation is a JSON object tagged by
+/// its [`Activation::name`], such as `{"name":"relu"}` or `{"name":"leaky_relu","slope":0.01}`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "name", rename_all = "snake_case", deny_unknown_fields)]
 #[non_exhaustive]
 pub enum Activation {
     /// The logistic function σ(z) = 1 / (1 + e^−z), Lernmi's only activation; σ′ = a(1 − a).
