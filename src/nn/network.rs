@@ -966,3 +966,59 @@ pub fn one_hot<F: Float>(labels: &[usize], classes: usize) -> Result<Array2<F>> 
     }
     Ok(targets)
 }
+
+#[cfg(test)]
+mod tests {
+    use ndarray::array;
+
+    use super::*;
+
+    /// The one-sample step skips its overflow check while the workspace's weight bounds say no
+    /// weight can overflow. A weight changed through `layers_mut` must not be covered by bounds
+    /// derived before the change: the step must see it and refuse the update.
+    #[test]
+    fn one_sample_step_sees_weights_changed_through_layers_mut() {
+        let mut net: Network<f32> = Network::<f32>::builder(&[2, 3, 2])
+            .hidden(Activation::Sigmoid)
+            .output(Activation::Sigmoid)
+            .loss(Loss::SquaredError)
+            .seed(5)
+            .build()
+            .unwrap();
+        let mut ws = net.workspace(1);
+        let (x, y) = (array![[1.0f32, 0.5]], array![[0.0f32, 1.0]]);
+        // η = 1, λ = 3: every step multiplies each weight by about −2.
+        let step = |net: &mut Network<f32>, ws: &mut Workspace<f32>| {
+            net.sgd_one_sample(x.view(), y.view(), ws, 1.0, 3.0)
+        };
+        step(&mut net, &mut ws).expect("small weights cannot overflow");
+        net.layers_mut()[1].parameters_mut().0[[0, 0]] = f32::MAX * 0.9;
+        let before = net.clone();
+        let err = step(&mut net, &mut ws).expect_err("−2 × 0.9·MAX overflows");
+        assert_eq!(err.1, "the update would make a weight infinite");
+        assert_eq!(net, before, "a refused step leaves the network unchanged");
+    }
+
+    /// One workspace, two networks of the same shape: the bounds derived while training one
+    /// must not cover the other, whose weights they never saw.
+    #[test]
+    fn one_sample_step_sees_another_network_of_the_same_shape() {
+        let mut net: Network<f32> = Network::<f32>::builder(&[2, 3, 2])
+            .hidden(Activation::Sigmoid)
+            .output(Activation::Sigmoid)
+            .loss(Loss::SquaredError)
+            .build()
+            .unwrap();
+        net.layers_mut()[1].parameters_mut().0[[0, 0]] = f32::MAX * 0.9;
+        let mut other = net.clone();
+        net.layers_mut()[1].parameters_mut().0[[0, 0]] = 0.0;
+        let mut ws = net.workspace(1);
+        let (x, y) = (array![[1.0f32, 0.5]], array![[0.0f32, 1.0]]);
+        net.sgd_one_sample(x.view(), y.view(), &mut ws, 1.0, 3.0)
+            .expect("small weights cannot overflow");
+        let err = other
+            .sgd_one_sample(x.view(), y.view(), &mut ws, 1.0, 3.0)
+            .expect_err("−2 × 0.9·MAX overflows");
+        assert_eq!(err.1, "the update would make a weight infinite");
+    }
+}
