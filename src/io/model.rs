@@ -50,7 +50,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::io::safetensors::{bad, read_file, serialize, OwnedTensor, TensorFile};
+use crate::io::safetensors::{bad_file, read_file, serialize, OwnedTensor, TensorFile};
 pub use crate::io::safetensors::{write_atomically, DEFAULT_MAX_FILE_BYTES};
 use crate::{Activation, Dense, Float, Loss, Network, Result};
 
@@ -140,12 +140,12 @@ pub(crate) fn read_network<F: Float>(
     let arch: Architecture = file.json(ARCHITECTURE_KEY)?;
     let names = check_architecture::<F>(&arch, path)?;
     let loss = Loss::from_name(&arch.loss)
-        .ok_or_else(|| bad(path, format!("unknown loss {:?}", arch.loss)))?;
+        .ok_or_else(|| bad_file(path, format!("unknown loss {:?}", arch.loss)))?;
     // Every tensor the file holds must be one we read (or explicitly allowed).
     for name in file.names() {
         let ours = names.iter().any(|n| n.weight == name || n.bias == name);
         if !ours && !allowed_prefixes.iter().any(|p| name.starts_with(p)) {
-            return Err(bad(
+            return Err(bad_file(
                 path,
                 format!(
                     "unexpected tensor {name:?} for a network of sizes {:?}",
@@ -160,17 +160,18 @@ pub(crate) fn read_network<F: Float>(
         let weights = file.matrix::<F>(&names.weight, n_out, n_in)?;
         let biases = file.vector::<F>(&names.bias, n_out)?;
         let layer = Dense::new(weights, biases, arch.activations[l])
-            .map_err(|e| bad(path, format!("layer {l}: {e}")))?;
+            .map_err(|e| bad_file(path, format!("layer {l}: {e}")))?;
         dense.push(layer);
     }
-    Network::from_layers(dense, loss, arch.input_activation).map_err(|e| bad(path, e.to_string()))
+    Network::from_layers(dense, loss, arch.input_activation)
+        .map_err(|e| bad_file(path, e.to_string()))
 }
 
 /// Checks an architecture against this crate and `F`: the format version, the float type, and
 /// sizes, activations and tensor names that agree. Returns the tensor names.
 fn check_architecture<F: Float>(arch: &Architecture, path: &Path) -> Result<Vec<LayerNames>> {
     if arch.format_version != FORMAT_VERSION {
-        return Err(bad(
+        return Err(bad_file(
             path,
             format!(
                 "file format version {} (written by lernmi {}); this is lernmi {} and reads version {FORMAT_VERSION}",
@@ -181,7 +182,7 @@ fn check_architecture<F: Float>(arch: &Architecture, path: &Path) -> Result<Vec<
         ));
     }
     if arch.dtype != F::NAME {
-        return Err(bad(
+        return Err(bad_file(
             path,
             format!(
                 "the model is {}, but it is being loaded as Network<{}>",
@@ -192,7 +193,7 @@ fn check_architecture<F: Float>(arch: &Architecture, path: &Path) -> Result<Vec<
     }
     let layers = arch.sizes.len().saturating_sub(1);
     if arch.sizes.len() < 2 {
-        return Err(bad(
+        return Err(bad_file(
             path,
             format!(
                 "a network needs at least 2 layer sizes, got {:?}",
@@ -201,7 +202,7 @@ fn check_architecture<F: Float>(arch: &Architecture, path: &Path) -> Result<Vec<
         ));
     }
     if arch.activations.len() != layers || arch.layers.len() != layers {
-        return Err(bad(
+        return Err(bad_file(
             path,
             format!(
                 "{} layer sizes need {layers} activations and {layers} layer entries, got {} and {}",
@@ -213,7 +214,7 @@ fn check_architecture<F: Float>(arch: &Architecture, path: &Path) -> Result<Vec<
     }
     let expected_names = layer_names(layers, arch.input_activation.is_some());
     if arch.layers != expected_names {
-        return Err(bad(
+        return Err(bad_file(
             path,
             format!(
                 "tensor names {:?} do not follow the nn.Sequential layout, which gives {:?}",

@@ -21,7 +21,7 @@ use serde::Deserialize;
 use crate::{Error, Float, Result};
 
 /// An [`Error::BadFile`] naming `path`.
-pub(crate) fn bad(path: &Path, problem: impl Into<String>) -> Error {
+pub(crate) fn bad_file(path: &Path, problem: impl Into<String>) -> Error {
     Error::BadFile {
         path: path.to_path_buf(),
         problem: problem.into(),
@@ -101,7 +101,7 @@ pub(crate) fn serialize(
     path: &Path,
 ) -> Result<Vec<u8>> {
     ::safetensors::serialize(tensors.iter().map(|(n, t)| (n.as_str(), t)), Some(metadata))
-        .map_err(|e| bad(path, format!("cannot serialise the model: {e}")))
+        .map_err(|e| bad_file(path, format!("cannot serialise the model: {e}")))
 }
 
 /// Parsed safetensors bytes, with the path used in errors.
@@ -114,9 +114,9 @@ pub(crate) struct TensorFile<'a> {
 impl<'a> TensorFile<'a> {
     pub(crate) fn parse(bytes: &'a [u8], path: &'a Path) -> Result<Self> {
         let tensors = SafeTensors::deserialize(bytes)
-            .map_err(|e| bad(path, format!("not a valid safetensors file: {e}")))?;
+            .map_err(|e| bad_file(path, format!("not a valid safetensors file: {e}")))?;
         let (_, header) = SafeTensors::read_metadata(bytes)
-            .map_err(|e| bad(path, format!("not a valid safetensors file: {e}")))?;
+            .map_err(|e| bad_file(path, format!("not a valid safetensors file: {e}")))?;
         let metadata = header.metadata().clone().unwrap_or_default();
         Ok(TensorFile {
             tensors,
@@ -128,7 +128,7 @@ impl<'a> TensorFile<'a> {
     /// A metadata entry, parsed as JSON.
     pub(crate) fn json<T: for<'de> Deserialize<'de>>(&self, key: &str) -> Result<T> {
         let text = self.metadata.get(key).ok_or_else(|| {
-            bad(
+            bad_file(
                 self.path,
                 format!(
                     "no {key:?} in the file's metadata: not a lernmi file (keys: {:?})",
@@ -137,13 +137,13 @@ impl<'a> TensorFile<'a> {
             )
         })?;
         serde_json::from_str(text)
-            .map_err(|e| bad(self.path, format!("metadata {key:?} is malformed: {e}")))
+            .map_err(|e| bad_file(self.path, format!("metadata {key:?} is malformed: {e}")))
     }
 
     pub(crate) fn tensor(&self, name: &str) -> Result<TensorView<'a>> {
         self.tensors
             .tensor(name)
-            .map_err(|_| bad(self.path, format!("tensor {name:?} is missing")))
+            .map_err(|_| bad_file(self.path, format!("tensor {name:?} is missing")))
     }
 
     /// The names of all tensors in the file.
@@ -155,7 +155,7 @@ impl<'a> TensorFile<'a> {
     fn values<F: Float>(&self, name: &str, shape: &[usize]) -> Result<Vec<F>> {
         let view = self.tensor(name)?;
         if view.dtype() != dtype_of::<F>() {
-            return Err(bad(
+            return Err(bad_file(
                 self.path,
                 format!(
                     "tensor {name:?} is {:?}, expected {:?} (this network is {})",
@@ -166,7 +166,7 @@ impl<'a> TensorFile<'a> {
             ));
         }
         if view.shape() != shape {
-            return Err(bad(
+            return Err(bad_file(
                 self.path,
                 format!(
                     "tensor {name:?} has shape {:?}, expected {shape:?}",
@@ -189,7 +189,7 @@ impl<'a> TensorFile<'a> {
             })
             .collect();
         if let Some((index, x)) = values.iter().enumerate().find(|(_, x)| !x.is_finite()) {
-            return Err(bad(
+            return Err(bad_file(
                 self.path,
                 format!("tensor {name:?} holds a non-finite value ({x}) at index {index}"),
             ));
@@ -206,7 +206,7 @@ impl<'a> TensorFile<'a> {
     ) -> Result<Array2<F>> {
         let values = self.values::<F>(name, &[rows, cols])?;
         let row_major = Array2::from_shape_vec((rows, cols), values)
-            .map_err(|e| bad(self.path, format!("tensor {name:?}: {e}")))?;
+            .map_err(|e| bad_file(self.path, format!("tensor {name:?}: {e}")))?;
         let mut by_input = Array2::zeros((rows, cols).f());
         by_input.assign(&row_major);
         Ok(by_input)
@@ -236,7 +236,7 @@ pub(crate) fn read_file(path: &Path, limit: u64) -> Result<Vec<u8>> {
         source,
     };
     let too_large = |held: String| {
-        bad(
+        bad_file(
             path,
             format!(
                 "the file holds {held}, over the limit of {limit} bytes (load_with_limit \
