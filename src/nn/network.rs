@@ -451,22 +451,42 @@ impl<F: Float> Network<F> {
     /// (F) for every layer, into `workspace`; returns the number of rows processed.
     /// Inputs must already be checked and fit the workspace.
     pub(crate) fn forward_into(&self, inputs: ArrayView2<'_, F>, ws: &mut Workspace<F>) -> usize {
+        debug_assert!(inputs.nrows() <= ws.capacity);
+        self.forward_layers(
+            inputs,
+            &mut ws.inputs,
+            &mut ws.weighted_inputs,
+            &mut ws.activations,
+            &mut ws.packing,
+        )
+    }
+
+    /// (F) for every layer: the input activation into `activated_inputs` (when the network has
+    /// one), then Z_l and A_l of every layer into `weighted_inputs[l]` and `activations[l]`.
+    /// Returns the number of rows processed. Inputs must already be checked, and every buffer
+    /// hold at least their rows.
+    pub(crate) fn forward_layers(
+        &self,
+        inputs: ArrayView2<'_, F>,
+        activated_inputs: &mut Array2<F>,
+        weighted_inputs: &mut [Array2<F>],
+        activations: &mut [Array2<F>],
+        packing: &mut Packing<F>,
+    ) -> usize {
         let rows = inputs.nrows();
-        debug_assert!(rows <= ws.capacity);
         if let Some(act) = self.input_activation {
-            let mut x = ws.inputs.slice_mut(s![..rows, ..]);
+            let mut x = activated_inputs.slice_mut(s![..rows, ..]);
             x.assign(&inputs);
             act.forward_in_place(x);
         }
+        let activated = self.input_activation.map(|_| &*activated_inputs);
         for (l, layer) in self.layers.iter().enumerate() {
-            let (done, rest) = ws.activations.split_at_mut(l);
-            let activated = self.input_activation.map(|_| &ws.inputs);
-            let previous = layer_input(l, inputs, activated, done, rows);
+            let (done, rest) = activations.split_at_mut(l);
             layer.run_forward(
-                previous,
-                ws.weighted_inputs[l].slice_mut(s![..rows, ..]),
+                layer_input(l, inputs, activated, done, rows),
+                weighted_inputs[l].slice_mut(s![..rows, ..]),
                 rest[0].slice_mut(s![..rows, ..]),
-                &mut ws.packing,
+                packing,
             );
         }
         rows
