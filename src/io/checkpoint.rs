@@ -58,7 +58,9 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::io::model::{
+use crate::io::model::read_network;
+pub use crate::io::model::OPTIMIZER_PREFIX;
+use crate::io::safetensors::{
     read_file, serialize, write_atomically, OwnedTensor, TensorFile, DEFAULT_MAX_FILE_BYTES,
 };
 use crate::train::optimizer::{OptimizerState, Schedule};
@@ -66,8 +68,6 @@ use crate::{Error, Float, Network, Optimizer, Result, TrainConfig, Trainer};
 
 /// The metadata key holding the training state as JSON.
 pub const TRAINING_KEY: &str = "lernmi.training";
-/// The prefix of the optimiser's tensors.
-pub const OPTIMIZER_PREFIX: &str = "optimizer.";
 
 /// The most epochs a checkpoint may say were completed (2^31): far more than any run trains,
 /// and far enough below `usize::MAX` that counting on cannot overflow.
@@ -117,48 +117,32 @@ pub struct Checkpoint<F: Float = f32> {
     state: OptimizerState<F>,
 }
 
-#[derive(Serialize, Deserialize)]
-#[serde(tag = "name", rename_all = "snake_case", deny_unknown_fields)]
-enum OptimizerSpec {
-    Sgd {
-        learning_rate: f64,
-    },
-    Momentum {
-        learning_rate: f64,
-        momentum: f64,
-        nesterov: bool,
-    },
-    Adam {
-        learning_rate: f64,
-        beta1: f64,
-        beta2: f64,
-        epsilon: f64,
-    },
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(tag = "name", rename_all = "snake_case", deny_unknown_fields)]
-enum ScheduleSpec {
-    Constant,
-    Step { every: usize, factor: f64 },
-    Cosine { epochs: usize, floor: f64 },
-}
-
+/// The configuration as a checkpoint holds it: the file's contract, kept apart from
+/// [`TrainConfig`] so that the API can grow without changing what files say. Unknown fields are
+/// refused (a typo must not pass for a setting); the run settings, which do not change results,
+/// may be missing and then take their defaults, as must any field added later.
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ConfigSpec {
     epochs: usize,
     batch_size: usize,
-    optimizer: OptimizerSpec,
-    schedule: ScheduleSpec,
+    optimizer: Optimizer,
+    schedule: Schedule,
     weight_decay: f64,
     seed: u64,
     shuffle: bool,
+    #[serde(default)]
     threads: Option<usize>,
     shard_size: usize,
+    #[serde(default = "adaptive_threads_default")]
     adaptive_threads: bool,
 }
 
+fn adaptive_threads_default() -> bool {
+    TrainConfig::default().adaptive_threads
+}
+
+/// The training state in a checkpoint's metadata.
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct TrainingSpec {
@@ -167,39 +151,13 @@ struct TrainingSpec {
     config: ConfigSpec,
 }
 
-impl ConfigSpec {
-    fn of(c: &TrainConfig) -> Self {
+impl From<&TrainConfig> for ConfigSpec {
+    fn from(c: &TrainConfig) -> Self {
         ConfigSpec {
             epochs: c.epochs,
             batch_size: c.batch_size,
-            optimizer: match c.optimizer {
-                Optimizer::Sgd { learning_rate } => OptimizerSpec::Sgd { learning_rate },
-                Optimizer::Momentum {
-                    learning_rate,
-                    momentum,
-                    nesterov,
-                } => OptimizerSpec::Momentum {
-                    learning_rate,
-                    momentum,
-                    nesterov,
-                },
-                Optimizer::Adam {
-                    learning_rate,
-                    beta1,
-                    beta2,
-                    epsilon,
-                } => OptimizerSpec::Adam {
-                    learning_rate,
-                    beta1,
-                    beta2,
-                    epsilon,
-                },
-            },
-            schedule: match c.schedule {
-                Schedule::Constant => ScheduleSpec::Constant,
-                Schedule::Step { every, factor } => ScheduleSpec::Step { every, factor },
-                Schedule::Cosine { epochs, floor } => ScheduleSpec::Cosine { epochs, floor },
-            },
+            optimizer: c.optimizer,
+            schedule: c.schedule,
             weight_decay: c.weight_decay,
             seed: c.seed,
             shuffle: c.shuffle,
@@ -208,45 +166,23 @@ impl ConfigSpec {
             adaptive_threads: c.adaptive_threads,
         }
     }
+}
 
-    fn config(self) -> TrainConfig {
+impl From<ConfigSpec> for TrainConfig {
+    #[allow(clippy::needless_update)] // Settings TrainConfig gains later take their defaults.
+    fn from(c: ConfigSpec) -> Self {
         TrainConfig {
-            epochs: self.epochs,
-            batch_size: self.batch_size,
-            optimizer: match self.optimizer {
-                OptimizerSpec::Sgd { learning_rate } => Optimizer::Sgd { learning_rate },
-                OptimizerSpec::Momentum {
-                    learning_rate,
-                    momentum,
-                    nesterov,
-                } => Optimizer::Momentum {
-                    learning_rate,
-                    momentum,
-                    nesterov,
-                },
-                OptimizerSpec::Adam {
-                    learning_rate,
-                    beta1,
-                    beta2,
-                    epsilon,
-                } => Optimizer::Adam {
-                    learning_rate,
-                    beta1,
-                    beta2,
-                    epsilon,
-                },
-            },
-            schedule: match self.schedule {
-                ScheduleSpec::Constant => Schedule::Constant,
-                ScheduleSpec::Step { every, factor } => Schedule::Step { every, factor },
-                ScheduleSpec::Cosine { epochs, floor } => Schedule::Cosine { epochs, floor },
-            },
-            weight_decay: self.weight_decay,
-            seed: self.seed,
-            shuffle: self.shuffle,
-            threads: self.threads,
-            shard_size: self.shard_size,
-            adaptive_threads: self.adaptive_threads,
+            epochs: c.epochs,
+            batch_size: c.batch_size,
+            optimizer: c.optimizer,
+            schedule: c.schedule,
+            weight_decay: c.weight_decay,
+            seed: c.seed,
+            shuffle: c.shuffle,
+            threads: c.threads,
+            shard_size: c.shard_size,
+            adaptive_threads: c.adaptive_threads,
+            ..TrainConfig::default()
         }
     }
 }
@@ -276,7 +212,7 @@ impl<F: Float> Trainer<F> {
         let training = TrainingSpec {
             epoch: self.epoch(),
             optimizer_steps: self.optimizer_state().steps(),
-            config: ConfigSpec::of(self.config()),
+            config: ConfigSpec::from(self.config()),
         };
         metadata.insert(
             TRAINING_KEY.to_string(),
@@ -285,7 +221,7 @@ impl<F: Float> Trainer<F> {
         serialize(&tensors, metadata, path)
     }
 
-    /// Saves the training state to `path`, atomically (see [`crate::io::model::write_atomically`]).
+    /// Saves the training state to `path`, atomically (see [`crate::io::safetensors::write_atomically`]).
     /// Call it between epochs: the state is that after [`Trainer::epoch`] epochs.
     ///
     /// # Errors
@@ -336,11 +272,11 @@ impl<F: Float> Checkpoint<F> {
         let training: TrainingSpec = file.json(TRAINING_KEY)?;
         check_counts(training.epoch, training.optimizer_steps)
             .map_err(|e| bad(format!("training state: {e}")))?;
-        let config = training.config.config();
+        let config = TrainConfig::from(training.config);
         config
             .validate()
             .map_err(|e| bad(format!("training configuration: {e}")))?;
-        let network = file.network::<F>(&[OPTIMIZER_PREFIX])?;
+        let network = read_network::<F>(&file, &[OPTIMIZER_PREFIX])?;
         let state = Self::read_state(&file, &network, config.optimizer, training.optimizer_steps)
             .map_err(|e| match e {
             e @ Error::BadFile { .. } => e,

@@ -466,7 +466,7 @@ impl<F: Float> Network<F> {
     }
 
     /// Saves the network to `path` as an ONNX model, atomically (see
-    /// [`crate::io::model::write_atomically`]): the graph is described in [`crate::io::onnx`].
+    /// [`crate::io::safetensors::write_atomically`]): the graph is described in [`crate::io::onnx`].
     ///
     /// # Errors
     /// [`Error::Io`] naming the file if it cannot be written (the previous file is then
@@ -475,7 +475,7 @@ impl<F: Float> Network<F> {
         let path = path.as_ref();
         let pieces = model_pieces(self, path)?;
         checked_len(&pieces, path)?;
-        crate::io::model::write_atomically(path, |w| {
+        crate::io::safetensors::write_atomically(path, |w| {
             pieces.iter().try_for_each(|piece| w.write_all(piece))
         })
     }

@@ -356,6 +356,15 @@ impl<F: Float> Dense<F> {
     fn parameters(&self) -> Option<(&[F], &[F])> {
         Some((by_input(&self.weights)?, self.biases.as_slice()?))
     }
+
+    /// Weights (input by input) and biases as mutable slices, the layout of the one-sample
+    /// kernels in [`crate::fast::sample`].
+    pub(crate) fn parameter_slices_mut(&mut self) -> (&mut [F], &mut [F]) {
+        match (by_input_mut(&mut self.weights), self.biases.as_slice_mut()) {
+            (Some(w), Some(b)) => (w, b),
+            _ => unreachable!("Dense::new stores its parameters contiguously, input by input"),
+        }
+    }
 }
 
 /// The memory of an (n_out × n_in) matrix stored input by input (column-major).
@@ -502,4 +511,78 @@ pub(crate) fn check_finite_array<F: Float>(
         }
     }
     check_finite(what, values.iter())
+}
+
+#[cfg(test)]
+mod tests {
+    use ndarray::{array, Array2};
+
+    use super::*;
+
+    /// A 2×3 ReLU layer and a batch of two samples, worked by hand:
+    /// Z = X·Wᵀ + b = [[−0.9, 6.3], [0.6, −0.2]], A = ReLU(Z) = [[0, 6.3], [0.6, 0]].
+    fn layer_and_inputs() -> (Dense<f64>, Array2<f64>) {
+        let weights = array![[1.0, 2.0, -1.0], [0.5, -1.0, 3.0]];
+        let layer = Dense::new(weights, array![0.1, -0.2], Activation::Relu).unwrap();
+        (layer, array![[1.0, 0.0, 2.0], [-1.0, 1.0, 0.5]])
+    }
+
+    #[test]
+    fn forward_matches_hand_worked_numbers() {
+        let (layer, x) = layer_and_inputs();
+        let (mut z, mut a) = (Array2::zeros((2, 2)), Array2::zeros((2, 2)));
+        let mut packing = Packing::default();
+        layer
+            .forward(x.view(), z.view_mut(), a.view_mut(), &mut packing)
+            .unwrap();
+        let expected_z = array![[-0.9, 6.3], [0.6, -0.2]];
+        for (got, want) in z.iter().zip(&expected_z) {
+            assert!((got - want).abs() < 1e-12, "Z = {z}, expected {expected_z}");
+        }
+        let expected_a = array![[0.0, 6.3], [0.6, 0.0]];
+        for (got, want) in a.iter().zip(&expected_a) {
+            assert!((got - want).abs() < 1e-12, "A = {a}, expected {expected_a}");
+        }
+    }
+
+    /// With Δ = [[1, −1], [2, 0.5]]: ∂L/∂W = Δᵀ·X = [[−1, 2, 3], [−1.5, 0.5, −1.75]],
+    /// ∂L/∂b = column sums of Δ = [3, −0.5], and the sensitivity passed down is
+    /// Δ·W = [[0.5, 3, −4], [2.25, 3.5, −0.5]] (all exact in binary).
+    #[test]
+    fn backward_matches_hand_worked_numbers() {
+        let (layer, x) = layer_and_inputs();
+        let delta = array![[1.0, -1.0], [2.0, 0.5]];
+        let mut packing = Packing::default();
+        let mut gradients = layer.zero_gradients();
+        layer
+            .parameter_gradients(x.view(), delta.view(), &mut gradients, false, &mut packing)
+            .unwrap();
+        assert_eq!(
+            gradients.weights,
+            array![[-1.0, 2.0, 3.0], [-1.5, 0.5, -1.75]]
+        );
+        assert_eq!(gradients.biases, array![3.0, -0.5]);
+        // Accumulating adds the same gradients again.
+        layer
+            .parameter_gradients(x.view(), delta.view(), &mut gradients, true, &mut packing)
+            .unwrap();
+        assert_eq!(gradients.biases, array![6.0, -1.0]);
+        let mut pulled = Array2::zeros((2, 3));
+        layer
+            .input_sensitivities(delta.view(), pulled.view_mut(), &mut packing)
+            .unwrap();
+        assert_eq!(pulled, array![[0.5, 3.0, -4.0], [2.25, 3.5, -0.5]]);
+    }
+
+    #[test]
+    fn wrong_shapes_are_errors_not_writes() {
+        let (layer, x) = layer_and_inputs();
+        let mut packing = Packing::default();
+        let (mut z, mut a) = (Array2::zeros((2, 3)), Array2::zeros((2, 2)));
+        let err = layer
+            .forward(x.view(), z.view_mut(), a.view_mut(), &mut packing)
+            .unwrap_err();
+        assert!(matches!(err, Error::Shape { .. }), "{err}");
+        assert!(z.iter().chain(&a).all(|&v| v == 0.0));
+    }
 }

@@ -152,29 +152,14 @@ impl<F: Float> Network<F> {
 
     /// (F) for every layer on at most `scratch.rows` checked rows; returns the row count.
     fn forward_chunk(&self, inputs: ArrayView2<'_, F>, scratch: &mut PredictScratch<F>) -> usize {
-        let rows = inputs.nrows();
-        let input_activation = self.input_activation();
-        if let Some(activation) = input_activation {
-            let mut x = scratch.inputs.slice_mut(s![..rows, ..]);
-            x.assign(&inputs);
-            activation.forward_in_place(x);
-        }
-        for (l, layer) in self.layers().iter().enumerate() {
-            let (done, rest) = scratch.activations.split_at_mut(l);
-            let previous = match (l, input_activation) {
-                (0, None) => inputs.view(),
-                (0, Some(_)) => scratch.inputs.slice(s![..rows, ..]),
-                _ => done[l - 1].slice(s![..rows, ..]),
-            };
-            // The shapes were checked by `predict_into` and the scratch is sized for this network.
-            layer.run_forward(
-                previous,
-                scratch.weighted_inputs[l].slice_mut(s![..rows, ..]),
-                rest[0].slice_mut(s![..rows, ..]),
-                &mut scratch.packing,
-            );
-        }
-        rows
+        // The shapes were checked by `predict_into` and the scratch is sized for this network.
+        self.forward_layers(
+            inputs,
+            &mut scratch.inputs,
+            &mut scratch.weighted_inputs,
+            &mut scratch.activations,
+            &mut scratch.packing,
+        )
     }
 }
 

@@ -1,9 +1,11 @@
 //! A network: dense layers in order, a loss, and the batched forward and backward passes.
 
-use ndarray::{s, Array2, ArrayView2, ArrayViewMut2, Axis};
+use ndarray::{s, Array2, ArrayView2, Axis};
 use rayon::prelude::*;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::fast::gemm::Packing;
+use crate::fast::sample;
 use crate::nn::dense::{check_finite_array, LayerGradients};
 use crate::{Activation, Dense, Error, Float, Init, Loss, Result};
 
@@ -19,30 +21,32 @@ const EVAL_CHUNK: usize = 256;
 ///
 /// `layers[0]` follows the input. An optional input activation is applied to the inputs before
 /// the first layer; it exists to express Lernmi's quirk that input neurons apply the sigmoid too.
-#[derive(Clone, Debug, PartialEq)]
+///
+/// Two networks are equal when their layers, loss and input activation are: the parameter
+/// stamp (see [`Network::layers_mut`]) names a state of the parameters, it is not part of them.
+#[derive(Clone, Debug)]
 pub struct Network<F: Float = f32> {
     layers: Vec<Dense<F>>,
     loss: Loss,
     input_activation: Option<Activation>,
-    weight_bounds: WeightBounds,
+    /// Names the current parameters: drawn afresh (never reused, see [`fresh_stamp`]) whenever
+    /// they may change. A workspace's weight bounds hold for the parameters of one stamp.
+    parameter_stamp: u64,
 }
 
-/// Per layer, an upper bound on max |w| (NaN: unknown), for the fused one-sample SGD step
-/// ([`Network::sgd_one_sample`]). Emptied by every [`Network::layers_mut`], the only way to
-/// change the weights from outside. Not part of a network's value: it never affects equality.
-#[derive(Clone, Default)]
-struct WeightBounds(Vec<f64>);
-
-impl PartialEq for WeightBounds {
-    fn eq(&self, _: &Self) -> bool {
-        true
+impl<F: Float> PartialEq for Network<F> {
+    fn eq(&self, other: &Self) -> bool {
+        self.layers == other.layers
+            && self.loss == other.loss
+            && self.input_activation == other.input_activation
     }
 }
 
-impl std::fmt::Debug for WeightBounds {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("..")
-    }
+/// A stamp no network has carried before: 1, 2, 3, … across the process (0 names nothing). A
+/// u64 drawn once per step cannot wrap in any run.
+fn fresh_stamp() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 /// The gradients of every layer, in layer order.
@@ -90,6 +94,11 @@ pub(crate) struct Workspace<F: Float = f32> {
     sensitivities: Vec<Array2<F>>,
     /// Packing buffers of the matrix products.
     packing: Packing<F>,
+    /// Per layer, an upper bound on max |w| (NaN: unknown) for the one-sample SGD step
+    /// ([`Network::sgd_one_sample`]), valid for the network parameters stamped `bounds_stamp`.
+    weight_bounds: Vec<f64>,
+    /// The [`Network`] parameter stamp the bounds hold for; 0 for none.
+    bounds_stamp: u64,
 }
 
 /// Builds a [`Network`]: layer sizes, activations, loss, initialisation and seed.
@@ -230,7 +239,7 @@ impl<F: Float> Network<F> {
             layers,
             loss,
             input_activation,
-            weight_bounds: WeightBounds::default(),
+            parameter_stamp: fresh_stamp(),
         })
     }
 
@@ -241,8 +250,11 @@ impl<F: Float> Network<F> {
 
     /// Mutable access to the layers. A layer put in their place that breaks what
     /// [`Network::from_layers`] requires makes every later use of the network an error.
+    ///
+    /// Counts as a change of the parameters: the network takes a fresh parameter stamp, so
+    /// that bounds a training workspace derived from the old parameters no longer apply.
     pub fn layers_mut(&mut self) -> &mut [Dense<F>] {
-        self.weight_bounds.0.clear();
+        self.parameter_stamp = fresh_stamp();
         &mut self.layers
     }
 
@@ -352,6 +364,8 @@ impl<F: Float> Network<F> {
             activations: per_layer(),
             sensitivities: per_layer(),
             packing: Packing::default(),
+            weight_bounds: vec![f64::NAN; self.layers.len()],
+            bounds_stamp: 0,
         }
     }
 
@@ -437,41 +451,127 @@ impl<F: Float> Network<F> {
     /// (F) for every layer, into `workspace`; returns the number of rows processed.
     /// Inputs must already be checked and fit the workspace.
     pub(crate) fn forward_into(&self, inputs: ArrayView2<'_, F>, ws: &mut Workspace<F>) -> usize {
+        debug_assert!(inputs.nrows() <= ws.capacity);
+        self.forward_layers(
+            inputs,
+            &mut ws.inputs,
+            &mut ws.weighted_inputs,
+            &mut ws.activations,
+            &mut ws.packing,
+        )
+    }
+
+    /// (F) for every layer: the input activation into `activated_inputs` (when the network has
+    /// one), then Z_l and A_l of every layer into `weighted_inputs[l]` and `activations[l]`.
+    /// Returns the number of rows processed. Inputs must already be checked, and every buffer
+    /// hold at least their rows.
+    pub(crate) fn forward_layers(
+        &self,
+        inputs: ArrayView2<'_, F>,
+        activated_inputs: &mut Array2<F>,
+        weighted_inputs: &mut [Array2<F>],
+        activations: &mut [Array2<F>],
+        packing: &mut Packing<F>,
+    ) -> usize {
         let rows = inputs.nrows();
-        debug_assert!(rows <= ws.capacity);
         if let Some(act) = self.input_activation {
-            let mut x = ws.inputs.slice_mut(s![..rows, ..]);
+            let mut x = activated_inputs.slice_mut(s![..rows, ..]);
             x.assign(&inputs);
             act.forward_in_place(x);
         }
+        let activated = self.input_activation.map(|_| &*activated_inputs);
         for (l, layer) in self.layers.iter().enumerate() {
-            let (done, rest) = ws.activations.split_at_mut(l);
-            let previous = match (l, self.input_activation) {
-                (0, None) => inputs.view(),
-                (0, Some(_)) => ws.inputs.slice(s![..rows, ..]),
-                _ => done[l - 1].slice(s![..rows, ..]),
-            };
+            let (done, rest) = activations.split_at_mut(l);
             layer.run_forward(
-                previous,
-                ws.weighted_inputs[l].slice_mut(s![..rows, ..]),
+                layer_input(l, inputs, activated, done, rows),
+                weighted_inputs[l].slice_mut(s![..rows, ..]),
                 rest[0].slice_mut(s![..rows, ..]),
-                &mut ws.packing,
+                packing,
             );
         }
         rows
     }
 
+    /// The sensitivities of every layer for one batch, into `ws`: (F), (B1) times `scale` when
+    /// given, then (B2) down to the first layer. Returns the loss summed over the batch (never
+    /// scaled). Scaling Δ of the output before (B2) scales every gradient computed from it,
+    /// without a pass over the gradients afterwards. Inputs and targets must already be
+    /// checked and fit the workspace.
+    fn sensitivities(
+        &self,
+        inputs: ArrayView2<'_, F>,
+        targets: ArrayView2<'_, F>,
+        ws: &mut Workspace<F>,
+        scale: Option<F>,
+    ) -> f64 {
+        let rows = self.forward_into(inputs, ws);
+        let last = self.layers.len() - 1;
+        let output = self.layers[last].activation();
+        let z = ws.weighted_inputs[last].slice(s![..rows, ..]);
+        let a = ws.activations[last].slice(s![..rows, ..]);
+        let loss = self.loss.sum(output, z, a, targets);
+        let mut delta = ws.sensitivities[last].slice_mut(s![..rows, ..]);
+        // (B1)
+        self.loss
+            .output_sensitivities(output, z, a, targets, delta.view_mut());
+        if let Some(k) = scale {
+            delta.mapv_inplace(|d| d * k);
+        }
+        // (B2): pull each Δ_l back through W_l, then through σ_{l−1}. Nobody needs the
+        // inputs' sensitivity, so it stops at the first layer.
+        for l in (1..=last).rev() {
+            let (below, here) = ws.sensitivities.split_at_mut(l);
+            let mut pulled = below[l - 1].slice_mut(s![..rows, ..]);
+            self.layers[l].run_input_sensitivities(
+                here[0].slice(s![..rows, ..]),
+                pulled.view_mut(),
+                &mut ws.packing,
+            );
+            self.layers[l - 1].activation().backward_in_place(
+                ws.weighted_inputs[l - 1].slice(s![..rows, ..]),
+                ws.activations[l - 1].slice(s![..rows, ..]),
+                pulled,
+            );
+        }
+        loss
+    }
+
+    /// Forward and backward pass over one batch: **sets** `gradients` to the gradients of the
+    /// loss summed over the batch's samples (not averaged), times `scale` when given, and
+    /// returns that summed loss (never scaled). Inputs and targets must already be checked and
+    /// fit the workspace.
+    pub(crate) fn summed_gradients(
+        &self,
+        inputs: ArrayView2<'_, F>,
+        targets: ArrayView2<'_, F>,
+        ws: &mut Workspace<F>,
+        gradients: &mut Gradients<F>,
+        scale: Option<F>,
+    ) -> f64 {
+        let loss = self.sensitivities(inputs, targets, ws, scale);
+        let rows = inputs.nrows();
+        let activated = self.input_activation.map(|_| &ws.inputs);
+        for (l, layer) in self.layers.iter().enumerate() {
+            // (B3), (B4)
+            layer.run_parameter_gradients(
+                layer_input(l, inputs, activated, &ws.activations, rows),
+                ws.sensitivities[l].slice(s![..rows, ..]),
+                &mut gradients.layers[l],
+                false,
+                &mut ws.packing,
+            );
+        }
+        loss
+    }
+
     /// One step of plain SGD (with optional L2 weight decay) on a single sample, with the
-    /// gradient and the update fused: (F), (B1), (B2) for every layer, then (B3) and (U) in one
-    /// pass per layer that never writes the gradient. The same operations as
-    /// [`Network::summed_gradients`] followed by the optimiser, so the same bits, in fewer
-    /// passes over the weights (see `sample::sgd_outer`).
+    /// gradient and the update fused: the sensitivities as in [`Network::summed_gradients`],
+    /// then (B3) and (U) in one pass per layer that never writes the gradient. The same
+    /// operations as [`Network::summed_gradients`] followed by the optimiser, so the same bits,
+    /// in fewer passes over the weights (see `sample::sgd_outer`).
     ///
     /// Returns the sample's loss. `Err((loss, cause))` leaves the network unchanged: every new
-    /// weight is known finite before any is written. The network keeps, per layer, an upper
-    /// bound on max |w| (computed here when unknown) up to date across steps; while the bound
-    /// after the step stays far below the float type's maximum, no weight can overflow and the
-    /// check pass over the weights is skipped.
+    /// weight is known finite before any is written (see [`Network::check_sgd_update`]).
     pub(crate) fn sgd_one_sample(
         &mut self,
         inputs: ArrayView2<'_, F>,
@@ -481,180 +581,69 @@ impl<F: Float> Network<F> {
         weight_decay: F,
     ) -> std::result::Result<f64, (f64, &'static str)> {
         debug_assert_eq!(inputs.nrows(), 1);
-        self.forward_into(inputs, ws);
-        let last = self.layers.len() - 1;
-        let output = self.layers[last].activation();
-        let z = ws.weighted_inputs[last].slice(s![..1, ..]);
-        let a = ws.activations[last].slice(s![..1, ..]);
-        let loss = self.loss.sum(output, z, a, targets);
+        let loss = self.sensitivities(inputs, targets, ws, None);
         if !loss.is_finite() {
             return Err((loss, "the loss is not finite"));
         }
-        // (B1), then (B2) down to the first hidden layer (nobody needs the inputs' sensitivity).
-        self.loss.output_sensitivities(
-            output,
-            z,
-            a,
-            targets,
-            ws.sensitivities[last].slice_mut(s![..1, ..]),
-        );
-        for l in (1..=last).rev() {
-            let (below, here) = ws.sensitivities.split_at_mut(l);
-            let mut pulled = below[l - 1].slice_mut(s![..1, ..]);
-            self.layers[l].run_input_sensitivities(
-                here[0].slice(s![..1, ..]),
-                pulled.view_mut(),
-                &mut ws.packing,
-            );
-            self.layers[l - 1].activation().backward_in_place(
-                ws.weighted_inputs[l - 1].slice(s![..1, ..]),
-                ws.activations[l - 1].slice(s![..1, ..]),
-                pulled,
-            );
-        }
-        // (B3) and (U): check every layer's new parameters, then write them all. A layer whose
-        // weights are known to stay far from overflow skips the check (see `weight_bounds`).
-        let lr = learning_rate.to_f64_lossless().abs();
-        let decay = weight_decay.to_f64_lossless().abs();
-        let limit = F::max_value().to_f64_lossless() * 1e-6;
-        let weight_bounds = &mut self.weight_bounds.0;
-        if weight_bounds.len() != self.layers.len() {
-            weight_bounds.clear();
-            weight_bounds.resize(self.layers.len(), f64::NAN);
-        }
-        for write in [false, true] {
-            for (l, layer) in self.layers.iter_mut().enumerate() {
-                let previous = match (l, self.input_activation) {
-                    (0, None) => inputs,
-                    (0, Some(_)) => ws.inputs.slice(s![..1, ..]),
-                    _ => ws.activations[l - 1].slice(s![..1, ..]),
-                };
-                let delta = ws.sensitivities[l].slice(s![..1, ..]);
-                let (Some(x), Some(d)) = (previous.to_slice(), delta.to_slice()) else {
-                    unreachable!("one-row views of standard-layout buffers are contiguous")
-                };
-                let (mut weights, mut biases) = layer.parameters_mut();
-                let (Some(w), Some(b)) =
-                    (weights.as_slice_memory_order_mut(), biases.as_slice_mut())
-                else {
-                    unreachable!("Dense stores its parameters contiguously")
-                };
-                let mut finite = true;
-                if write {
-                    crate::fast::sample::sgd_outer(w, x, d, learning_rate, weight_decay, true);
-                } else {
-                    if weight_bounds[l].is_nan() {
-                        // (A NaN weight, which only a caller can put there, is ignored here:
-                        // it makes the loss NaN, which stops the step before this point.)
-                        weight_bounds[l] = crate::fast::sample::max_abs(w);
-                    }
-                    // |w − η·(x_i·δ_j + λ·w)| ≤ max|w|·(1 + η·λ) + η·Σ|x|·Σ|δ|, with a margin far
-                    // above rounding. NaN or ∞ in x or δ makes it NaN, which forces the check.
-                    let sum = |v: &[F]| crate::fast::sample::sum_abs(v);
-                    let grown = (weight_bounds[l] * (1.0 + lr * decay) + lr * sum(x) * sum(d))
-                        * (1.0 + 1e-3);
-                    if grown < limit {
-                        weight_bounds[l] = grown;
-                    } else {
-                        finite = crate::fast::sample::sgd_outer(
-                            w,
-                            x,
-                            d,
-                            learning_rate,
-                            weight_decay,
-                            false,
-                        );
-                        weight_bounds[l] = f64::NAN;
-                    }
-                }
-                // The bias gradient is the column sum 0 + δ_j, as in the batched path.
-                let mut bias_check = F::zero();
-                for (b, &d) in b.iter_mut().zip(d) {
-                    let new = *b - learning_rate * (F::zero() + d);
-                    if write {
-                        *b = new;
-                    } else {
-                        bias_check += new * F::zero();
-                    }
-                }
-                let all_finite = finite && bias_check == F::zero();
-                if !write && !all_finite {
-                    weight_bounds.fill(f64::NAN);
-                    let gradient_finite = x.iter().chain(d).all(|v| v.is_finite());
-                    return Err((
-                        loss,
-                        if gradient_finite {
-                            "the update would make a weight infinite"
-                        } else {
-                            "a gradient is not finite"
-                        },
-                    ));
-                }
-            }
-        }
+        let rule = SgdRule {
+            learning_rate,
+            weight_decay,
+        };
+        self.check_sgd_update(inputs, ws, rule)
+            .map_err(|cause| (loss, cause))?;
+        self.apply_sgd_update(inputs, ws, rule);
+        self.parameter_stamp = fresh_stamp();
+        ws.bounds_stamp = self.parameter_stamp;
         Ok(loss)
     }
 
-    /// Forward and backward pass over one batch: **sets** `gradients` to the gradients of the
-    /// loss summed over the batch's samples (not averaged), times `scale` when given, and
-    /// returns that summed loss (never scaled). Scaling the output sensitivity Δ by 1/B before
-    /// the backward products gives the gradients of the mean loss without a pass over them
-    /// afterwards. Inputs and targets must already be checked and fit the workspace.
-    pub(crate) fn summed_gradients(
-        &self,
+    /// (B3) and (U) for one sample, computed but not written: whether every new parameter is
+    /// finite, and if not why. `ws` must hold the sample's sensitivities.
+    ///
+    /// The workspace keeps, per layer, an upper bound on max |w| (computed here when unknown)
+    /// up to date across steps; while the bound after the step stays far below the float
+    /// type's maximum, no weight can overflow and the check pass over the weights is skipped.
+    /// The bounds hold only for the parameters they were derived from: those of the stamp the
+    /// workspace records, which any other change of the parameters replaces.
+    fn check_sgd_update(
+        &mut self,
         inputs: ArrayView2<'_, F>,
-        targets: ArrayView2<'_, F>,
         ws: &mut Workspace<F>,
-        gradients: &mut Gradients<F>,
-        scale: Option<F>,
-    ) -> f64 {
-        let rows = self.forward_into(inputs, ws);
-        let last = self.layers.len() - 1;
-        let output = self.layers[last].activation();
-        let z = ws.weighted_inputs[last].slice(s![..rows, ..]);
-        let a = ws.activations[last].slice(s![..rows, ..]);
-        let loss = self.loss.sum(output, z, a, targets);
-        // (B1)
-        self.loss.output_sensitivities(
-            output,
-            z,
-            a,
-            targets,
-            ws.sensitivities[last].slice_mut(s![..rows, ..]),
-        );
-        if let Some(k) = scale {
-            ws.sensitivities[last]
-                .slice_mut(s![..rows, ..])
-                .mapv_inplace(|d| d * k);
+        rule: SgdRule<F>,
+    ) -> std::result::Result<(), &'static str> {
+        if ws.weight_bounds.len() != self.layers.len() {
+            ws.weight_bounds.clear();
+            ws.weight_bounds.resize(self.layers.len(), f64::NAN);
+        } else if ws.bounds_stamp != self.parameter_stamp {
+            ws.weight_bounds.fill(f64::NAN);
         }
-        for (l, layer) in self.layers.iter().enumerate().rev() {
-            let (below, here) = ws.sensitivities.split_at_mut(l);
-            let delta = here[0].slice(s![..rows, ..]);
-            let previous = match (l, self.input_activation) {
-                (0, None) => inputs.view(),
-                (0, Some(_)) => ws.inputs.slice(s![..rows, ..]),
-                _ => ws.activations[l - 1].slice(s![..rows, ..]),
-            };
-            // (B3), (B4)
-            layer.run_parameter_gradients(
-                previous,
-                delta,
-                &mut gradients.layers[l],
-                false,
-                &mut ws.packing,
-            );
-            if l > 0 {
-                // (B2): pull the sensitivity back through W_l, then through σ_{l−1}.
-                let mut pulled: ArrayViewMut2<'_, F> = below[l - 1].slice_mut(s![..rows, ..]);
-                layer.run_input_sensitivities(delta, pulled.view_mut(), &mut ws.packing);
-                self.layers[l - 1].activation().backward_in_place(
-                    ws.weighted_inputs[l - 1].slice(s![..rows, ..]),
-                    ws.activations[l - 1].slice(s![..rows, ..]),
-                    pulled,
-                );
+        let activated = self.input_activation.map(|_| &ws.inputs);
+        for (l, layer) in self.layers.iter_mut().enumerate() {
+            let previous = layer_input(l, inputs, activated, &ws.activations, 1);
+            let delta = ws.sensitivities[l].slice(s![..1, ..]);
+            let (x, d) = (one_row(&previous), one_row(&delta));
+            let (w, b) = layer.parameter_slices_mut();
+            if !rule.check_layer(w, b, x, d, &mut ws.weight_bounds[l]) {
+                ws.weight_bounds.fill(f64::NAN);
+                return Err(if x.iter().chain(d).all(|v| v.is_finite()) {
+                    "the update would make a weight infinite"
+                } else {
+                    "a gradient is not finite"
+                });
             }
         }
-        loss
+        Ok(())
+    }
+
+    /// (B3) and (U) for one sample, written: the update [`Network::check_sgd_update`] checked.
+    fn apply_sgd_update(&mut self, inputs: ArrayView2<'_, F>, ws: &Workspace<F>, rule: SgdRule<F>) {
+        let activated = self.input_activation.map(|_| &ws.inputs);
+        for (l, layer) in self.layers.iter_mut().enumerate() {
+            let previous = layer_input(l, inputs, activated, &ws.activations, 1);
+            let delta = ws.sensitivities[l].slice(s![..1, ..]);
+            let (w, b) = layer.parameter_slices_mut();
+            rule.write_layer(w, b, one_row(&previous), one_row(&delta));
+        }
     }
 
     /// The mean loss over a batch and its gradients (mean over the batch, see [`crate::nn::loss`]).
@@ -865,6 +854,81 @@ fn check_layers<F: Float>(
     Ok(())
 }
 
+/// The activations feeding layer `l`, first `rows` rows: the inputs, the inputs after the
+/// input activation (`activated_inputs`, given when the network has one), or the activations
+/// of layer l − 1 (`activations` need hold only the layers below l).
+fn layer_input<'a, F: Float>(
+    l: usize,
+    inputs: ArrayView2<'a, F>,
+    activated_inputs: Option<&'a Array2<F>>,
+    activations: &'a [Array2<F>],
+    rows: usize,
+) -> ArrayView2<'a, F> {
+    match (l, activated_inputs) {
+        (0, None) => inputs,
+        (0, Some(x)) => x.slice(s![..rows, ..]),
+        _ => activations[l - 1].slice(s![..rows, ..]),
+    }
+}
+
+/// The only row of a one-row view of a standard-layout buffer, as a slice.
+fn one_row<'a, F: Float>(view: &ArrayView2<'a, F>) -> &'a [F] {
+    match view.to_slice() {
+        Some(row) if view.nrows() == 1 => row,
+        _ => unreachable!("one-row views of standard-layout buffers are contiguous"),
+    }
+}
+
+/// Plain SGD with optional L2 weight decay, applied to one layer for one sample: (B3) and (U)
+/// fused, through `sample::sgd_outer` for the weights.
+#[derive(Clone, Copy)]
+struct SgdRule<F: Float> {
+    learning_rate: F,
+    weight_decay: F,
+}
+
+impl<F: Float> SgdRule<F> {
+    /// Whether every new weight and bias of the layer would be finite; writes nothing.
+    /// `bound` is an upper bound on max |w| (NaN: unknown), kept up to date: while it stays far
+    /// below the float type's maximum the weights cannot overflow and their check is skipped.
+    fn check_layer(&self, w: &mut [F], b: &[F], x: &[F], d: &[F], bound: &mut f64) -> bool {
+        let lr = self.learning_rate.to_f64_lossless().abs();
+        let decay = self.weight_decay.to_f64_lossless().abs();
+        let limit = F::max_value().to_f64_lossless() * 1e-6;
+        if bound.is_nan() {
+            // (A NaN weight, which only a caller can put there, is ignored here: it makes the
+            // loss NaN, which stops the step before this point.)
+            *bound = sample::max_abs(w);
+        }
+        // |w − η·(x_i·δ_j + λ·w)| ≤ max|w|·(1 + η·λ) + η·Σ|x|·Σ|δ|, with a margin far above
+        // rounding. NaN or ∞ in x or δ makes it NaN, which forces the check.
+        let grown = (*bound * (1.0 + lr * decay) + lr * sample::sum_abs(x) * sample::sum_abs(d))
+            * (1.0 + 1e-3);
+        let weights_finite = if grown < limit {
+            *bound = grown;
+            true
+        } else {
+            *bound = f64::NAN;
+            sample::sgd_outer(w, x, d, self.learning_rate, self.weight_decay, false)
+        };
+        // The bias gradient is the column sum 0 + δ_j, as in the batched path.
+        let mut bias_check = F::zero();
+        for (&b, &d) in b.iter().zip(d) {
+            bias_check += (b - self.learning_rate * (F::zero() + d)) * F::zero();
+        }
+        weights_finite && bias_check == F::zero()
+    }
+
+    /// Writes the layer's new weights and biases.
+    fn write_layer(&self, w: &mut [F], b: &mut [F], x: &[F], d: &[F]) {
+        sample::sgd_outer(w, x, d, self.learning_rate, self.weight_decay, true);
+        for (b, &d) in b.iter_mut().zip(d) {
+            let new = *b - self.learning_rate * (F::zero() + d);
+            *b = new;
+        }
+    }
+}
+
 /// Index of the first largest value (NaN never wins).
 pub(crate) fn argmax<'a, F: Float + 'a>(values: impl Iterator<Item = &'a F>) -> usize {
     let mut best = 0;
@@ -921,4 +985,60 @@ pub fn one_hot<F: Float>(labels: &[usize], classes: usize) -> Result<Array2<F>> 
         targets[[index, label]] = F::one();
     }
     Ok(targets)
+}
+
+#[cfg(test)]
+mod tests {
+    use ndarray::array;
+
+    use super::*;
+
+    /// The one-sample step skips its overflow check while the workspace's weight bounds say no
+    /// weight can overflow. A weight changed through `layers_mut` must not be covered by bounds
+    /// derived before the change: the step must see it and refuse the update.
+    #[test]
+    fn one_sample_step_sees_weights_changed_through_layers_mut() {
+        let mut net: Network<f32> = Network::<f32>::builder(&[2, 3, 2])
+            .hidden(Activation::Sigmoid)
+            .output(Activation::Sigmoid)
+            .loss(Loss::SquaredError)
+            .seed(5)
+            .build()
+            .unwrap();
+        let mut ws = net.workspace(1);
+        let (x, y) = (array![[1.0f32, 0.5]], array![[0.0f32, 1.0]]);
+        // η = 1, λ = 3: every step multiplies each weight by about −2.
+        let step = |net: &mut Network<f32>, ws: &mut Workspace<f32>| {
+            net.sgd_one_sample(x.view(), y.view(), ws, 1.0, 3.0)
+        };
+        step(&mut net, &mut ws).expect("small weights cannot overflow");
+        net.layers_mut()[1].parameters_mut().0[[0, 0]] = f32::MAX * 0.9;
+        let before = net.clone();
+        let err = step(&mut net, &mut ws).expect_err("−2 × 0.9·MAX overflows");
+        assert_eq!(err.1, "the update would make a weight infinite");
+        assert_eq!(net, before, "a refused step leaves the network unchanged");
+    }
+
+    /// One workspace, two networks of the same shape: the bounds derived while training one
+    /// must not cover the other, whose weights they never saw.
+    #[test]
+    fn one_sample_step_sees_another_network_of_the_same_shape() {
+        let mut net: Network<f32> = Network::<f32>::builder(&[2, 3, 2])
+            .hidden(Activation::Sigmoid)
+            .output(Activation::Sigmoid)
+            .loss(Loss::SquaredError)
+            .build()
+            .unwrap();
+        net.layers_mut()[1].parameters_mut().0[[0, 0]] = f32::MAX * 0.9;
+        let mut other = net.clone();
+        net.layers_mut()[1].parameters_mut().0[[0, 0]] = 0.0;
+        let mut ws = net.workspace(1);
+        let (x, y) = (array![[1.0f32, 0.5]], array![[0.0f32, 1.0]]);
+        net.sgd_one_sample(x.view(), y.view(), &mut ws, 1.0, 3.0)
+            .expect("small weights cannot overflow");
+        let err = other
+            .sgd_one_sample(x.view(), y.view(), &mut ws, 1.0, 3.0)
+            .expect_err("−2 × 0.9·MAX overflows");
+        assert_eq!(err.1, "the update would make a weight infinite");
+    }
 }

@@ -13,12 +13,16 @@
 //! These are the conventions of PyTorch's `torch.optim`, so hyperparameters carry over.
 
 use ndarray::{Array, Array1, Array2, ArrayViewMut, Dimension, ShapeBuilder, Zip};
+use serde::{Deserialize, Serialize};
 
 use crate::fast::sample;
 use crate::{Error, Float, Gradients, Network, Result};
 
 /// An optimiser and its hyperparameters.
-#[derive(Clone, Copy, Debug, PartialEq)]
+///
+/// In a checkpoint a JSON object tagged by its name: `{"name":"sgd","learning_rate":0.1}`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "name", rename_all = "snake_case", deny_unknown_fields)]
 #[non_exhaustive]
 pub enum Optimizer {
     /// Plain stochastic gradient descent, Lernmi's `weight -= rate * gradient`.
@@ -154,7 +158,10 @@ impl Optimizer {
 }
 
 /// How the learning rate changes from epoch to epoch.
-#[derive(Clone, Copy, Debug, PartialEq, Default)]
+///
+/// In a checkpoint a JSON object tagged by its name: `{"name":"step","every":10,"factor":0.5}`.
+#[derive(Clone, Copy, Debug, PartialEq, Default, Serialize, Deserialize)]
+#[serde(tag = "name", rename_all = "snake_case", deny_unknown_fields)]
 #[non_exhaustive]
 pub enum Schedule {
     /// η every epoch.
