@@ -151,10 +151,22 @@ pub(crate) fn product<F: Float>(
 /// (rows of `a`) × (columns of `b`). The check runs once per call, in every build, since the
 /// micro-kernels write into `c` through raw pointers.
 ///
-/// The packing and write-back loops are compiled for AVX-512 and AVX2 too (as are
-/// the per-sample kernels); the micro-kernel is chosen separately.
-#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
+/// The micro-kernel is the one of the family in force (see [`crate::fast::choice`]).
 pub fn gemm<F: Float>(
+    a: &ArrayView2<'_, F>,
+    b: &ArrayView2<'_, F>,
+    beta: F,
+    c: &mut ArrayViewMut2<'_, F>,
+    packing: &mut Packing<F>,
+) {
+    gemm_with(kernel::<F>(), a, b, beta, c, packing);
+}
+
+/// [`gemm`] with a given micro-kernel. The packing and write-back loops are compiled for
+/// AVX-512 and AVX2 too (as are the per-sample kernels).
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
+pub(crate) fn gemm_with<F: Float>(
+    kernel: MicroKernel<F>,
     a: &ArrayView2<'_, F>,
     b: &ArrayView2<'_, F>,
     beta: F,
@@ -167,7 +179,6 @@ pub fn gemm<F: Float>(
     if m == 0 || n == 0 {
         return;
     }
-    let kernel = kernel::<F>();
     let (mr, nr) = (kernel.mr, kernel.nr);
     // Depth blocks of equal size (784 = 3 × 262 rather than 3 × 256 + 16): each block is one
     // more pass over C, so a thin last block would cost a pass for little work.
@@ -486,6 +497,8 @@ unsafe fn transpose16<F: Float>(
 /// for edge tiles of fewer rows.
 #[cfg(test)]
 mod kernel_tests {
+    use ndarray::{Array2, ShapeBuilder};
+
     use super::{supported, MicroKernel, Tile};
     use crate::Float;
 
@@ -584,6 +597,94 @@ mod kernel_tests {
                 }
             }
         }
+    }
+
+    /// `a·b + β·c` as the product computes it, element by element: over each depth block
+    /// (cut as [`gemm_with`] cuts k), the kernel's sum from zero, then stored or added to C.
+    #[allow(clippy::needless_range_loop)] // index loops mirror the maths being checked
+    fn blocked<F: Float>(
+        fused: bool,
+        a: &Array2<F>,
+        b: &Array2<F>,
+        beta: F,
+        c: &Array2<F>,
+    ) -> Array2<F> {
+        let (m, k, n) = (a.nrows(), a.ncols(), b.ncols());
+        let kc = k.div_ceil(k.div_ceil(super::KC).max(1)).max(1);
+        Array2::from_shape_fn((m, n), |(i, j)| {
+            let mut out = beta * c[[i, j]];
+            for p0 in (0..k).step_by(kc) {
+                let s = (p0..k.min(p0 + kc)).fold(F::zero(), |s, p| {
+                    if fused {
+                        a[[i, p]].mul_add(b[[p, j]], s)
+                    } else {
+                        s + a[[i, p]] * b[[p, j]]
+                    }
+                });
+                out = if p0 == 0 && beta == F::zero() {
+                    s
+                } else {
+                    out + s
+                };
+            }
+            out
+        })
+    }
+
+    /// Whole products through every kernel this CPU runs, for both float types, shapes with
+    /// several blocks of rows, depth and columns, and every layout: bit for bit the blocked sum
+    /// above, so the SIMD families (AVX-512, AVX2, NEON) all give the same bits.
+    fn products_agree<F: Float>() {
+        let value = |i: usize, j: usize, seed: usize| {
+            F::of(((i * 31 + j * 17 + seed) % 23) as f64 / 7.3 - 1.4)
+        };
+        for kernel in supported::<F>() {
+            let fused = kernel.name != "portable";
+            let mut packing = super::Packing::default();
+            for &(m, k, n) in &[
+                (1, 1, 1),
+                (15, 33, 31),
+                (70, 300, 200),
+                (200, 20, 300),
+                (300, 520, 40),
+            ] {
+                for (fa, fb) in [(false, false), (true, true), (true, false)] {
+                    let a = Array2::from_shape_fn((m, k).set_f(fa), |(i, j)| value(i, j, 1));
+                    let b = Array2::from_shape_fn((k, n).set_f(fb), |(i, j)| value(i, j, 2));
+                    let c0 = Array2::from_shape_fn((m, n), |(i, j)| value(i, j, 3));
+                    for beta in [F::zero(), F::one()] {
+                        let mut c = c0.clone();
+                        super::gemm_with(
+                            kernel,
+                            &a.view(),
+                            &b.view(),
+                            beta,
+                            &mut c.view_mut(),
+                            &mut packing,
+                        );
+                        let want = blocked(fused, &a, &b, beta, &c0);
+                        let bits = |x: &Array2<F>| {
+                            x.iter()
+                                .map(|v| v.to_f64_lossless().to_bits())
+                                .collect::<Vec<_>>()
+                        };
+                        assert!(
+                            bits(&c) == bits(&want),
+                            "{} {} {m}x{k}x{n} {fa} {fb} β {beta}",
+                            kernel.name,
+                            F::NAME
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "large products: too slow under Miri")]
+    fn products_of_every_kernel_match_the_blocked_sum_bit_for_bit() {
+        products_agree::<f32>();
+        products_agree::<f64>();
     }
 
     #[test]
