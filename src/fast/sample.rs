@@ -272,6 +272,7 @@ pub(crate) fn max_abs<F: Float>(v: &[F]) -> f64 {
     lanes.iter().fold(tail, |m, &l| m.max(l))
 }
 
+#[cfg(target_arch = "x86_64")]
 /// `Some` when `F` is `T` itself: the same slice, typed as what it is (to reach the kernels
 /// written for `f32` or `f64` from generic code).
 pub(crate) fn as_type<F: Float, T: 'static>(s: &[F]) -> Option<&[T]> {
@@ -280,6 +281,7 @@ pub(crate) fn as_type<F: Float, T: 'static>(s: &[F]) -> Option<&[T]> {
         .then(|| unsafe { std::slice::from_raw_parts(s.as_ptr().cast(), s.len()) })
 }
 
+#[cfg(target_arch = "x86_64")]
 /// [`as_type`] for a mutable slice.
 pub(crate) fn as_type_mut<F: Float, T: 'static>(s: &mut [F]) -> Option<&mut [T]> {
     // SAFETY: as in `as_type`.

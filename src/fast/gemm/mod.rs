@@ -35,7 +35,7 @@ const MC: usize = 1024;
 /// Most rows of A per packed block when B has only one column block, so that there is nothing
 /// to share: small enough that the block is still in L1 and L2 when the kernels read it.
 const MC_ONE_BLOCK: usize = 168;
-/// Columns of B per packed block (a multiple of every kernel's `nr`).
+/// Most columns of B per packed block (rounded down to a multiple of the kernel's `nr`).
 const NC: usize = 256;
 
 /// One `mr × nr` tile of C as a micro-kernel sees it: rows `row_stride` elements apart, the
@@ -183,10 +183,14 @@ pub(crate) fn gemm_with<F: Float>(
     // Depth blocks of equal size (784 = 3 × 262 rather than 3 × 256 + 16): each block is one
     // more pass over C, so a thin last block would cost a pass for little work.
     let kc_step = k.div_ceil(k.div_ceil(KC).max(1));
-    let most_rows = if n > NC { MC } else { MC_ONE_BLOCK };
+    let nc_step = NC - NC % nr;
+    let most_rows = if n > nc_step { MC } else { MC_ONE_BLOCK };
     let mc_step = m.div_ceil(m.div_ceil(most_rows)).next_multiple_of(mr);
     let packed_a = aligned(&mut packing.a, mc_step * kc_step);
-    let packed_b = aligned(&mut packing.b, NC.min(n.next_multiple_of(nr)) * kc_step);
+    let packed_b = aligned(
+        &mut packing.b,
+        nc_step.min(n.next_multiple_of(nr)) * kc_step,
+    );
     let acc = aligned(&mut packing.acc, mr * nr);
     if k == 0 {
         c.mapv_inplace(|v| beta * v);
@@ -195,18 +199,18 @@ pub(crate) fn gemm_with<F: Float>(
     let blocks = |ic: usize, pc: usize, jc: usize| Blocks {
         rows: (ic, mc_step.min(m - ic)),
         depth: kc_step.min(k - pc),
-        columns: (jc, NC.min(n - jc)),
+        columns: (jc, nc_step.min(n - jc)),
         // The first depth block applies β, later ones add.
         keep: if pc == 0 { beta } else { F::one() },
     };
-    if n > NC {
+    if n > nc_step {
         // Several column blocks: each block of A is packed once and serves all of them.
         for ic in (0..m).step_by(mc_step) {
             for pc in (0..k).step_by(kc_step) {
                 let kc = kc_step.min(k - pc);
                 pack_a(a, ic, mc_step.min(m - ic), pc, kc, mr, packed_a);
-                for jc in (0..n).step_by(NC) {
-                    pack_b(b, pc, kc, jc, NC.min(n - jc), nr, packed_b);
+                for jc in (0..n).step_by(nc_step) {
+                    pack_b(b, pc, kc, jc, nc_step.min(n - jc), nr, packed_b);
                     sweep(&kernel, blocks(ic, pc, jc), packed_a, packed_b, c, acc);
                 }
             }
