@@ -224,6 +224,16 @@ pub enum Error {
         /// What is wrong with the cell (its text is quoted in it).
         problem: String,
     },
+    /// `LERNMI_KERNEL` names a kernel family that does not exist or that this CPU cannot run.
+    #[error("LERNMI_KERNEL={requested:?}: {problem}; this CPU runs {available}")]
+    KernelUnavailable {
+        /// The value of the variable.
+        requested: String,
+        /// Unknown, or not supported by this CPU.
+        problem: &'static str,
+        /// The families this CPU runs, fastest first, as the variable spells them.
+        available: String,
+    },
 }
 
 /// The reasons of [`Error::Download`], joined.

@@ -6,32 +6,13 @@ use std::ops::{AddAssign, DivAssign, MulAssign, SubAssign};
 
 use ndarray::{LinalgScalar, ScalarOperand};
 
-/// Keeps [`Float`] to `f32` and `f64`, and holds what the crate alone may call: the
-/// micro-kernel's `run` is an unsafe function pointer, so it is not reachable from outside.
+/// Keeps [`Float`] to `f32` and `f64`.
 pub(crate) mod sealed {
-    use crate::fast::gemm::MicroKernel;
-
     /// Implemented for `f32` and `f64` only; not nameable outside the crate.
-    pub trait Sealed: Sized {
-        /// The matrix-product micro-kernel for this type on this CPU.
-        fn micro_kernel() -> Kernel<Self>;
-    }
+    pub trait Sealed {}
 
-    /// A micro-kernel, opaque outside the crate (a generic caller could still reach
-    /// [`Sealed::micro_kernel`] through a `Float` bound, and get nothing it can use).
-    pub struct Kernel<F>(pub(crate) MicroKernel<F>);
-
-    impl Sealed for f32 {
-        fn micro_kernel() -> Kernel<Self> {
-            Kernel(crate::fast::gemm::simd::f32_kernel())
-        }
-    }
-
-    impl Sealed for f64 {
-        fn micro_kernel() -> Kernel<Self> {
-            Kernel(crate::fast::gemm::portable())
-        }
-    }
+    impl Sealed for f32 {}
+    impl Sealed for f64 {}
 }
 
 /// A floating-point element type for networks: implemented for `f32` and `f64` only.

@@ -14,6 +14,7 @@
 //! Each kernel is compiled for AVX-512, for AVX2 and for the baseline, and the best the CPU
 //! supports is chosen at run time (the `multiversion` crate), so no build flags are needed.
 
+use super::elementwise::sgd_rule;
 use crate::Float;
 
 /// (F) for one sample: `z_j = b_j + Σ_i x_i·w_ji`, each z_j summed left to right over i.
@@ -170,7 +171,7 @@ pub(crate) fn outer<F: Float>(delta: &[F], x: &[F], g: &mut [F], accumulate: boo
 
 /// (B3) and (U) fused for one sample under plain SGD: `w_ji ← w_ji − η·(x_i·δ_j)`, or with
 /// weight decay λ `w_ji ← w_ji − η·(x_i·δ_j + λ·w_ji)`: the same operations, in the same order,
-/// as [`outer`] followed by [`sgd`], without writing the gradient anywhere.
+/// as [`outer`] followed by [`sgd`](super::elementwise::sgd), without writing the gradient anywhere.
 ///
 /// With `write` false nothing changes and the result says whether every new weight would be
 /// finite; with `write` true the weights are updated (and the result is true).
@@ -228,12 +229,7 @@ fn sgd_outer_portable<F: Float>(
     let mut check = F::zero();
     for (&xi, column) in x.iter().zip(weights.chunks_exact_mut(n_out)) {
         for (w, &d) in column.iter_mut().zip(delta) {
-            let g = xi * d;
-            let new = if decay == F::zero() {
-                *w - lr * g
-            } else {
-                *w - lr * (g + decay * *w)
-            };
+            let new = sgd_rule(*w, xi * d, lr, decay);
             if write {
                 *w = new;
             } else {
@@ -276,6 +272,7 @@ pub(crate) fn max_abs<F: Float>(v: &[F]) -> f64 {
     lanes.iter().fold(tail, |m, &l| m.max(l))
 }
 
+#[cfg(target_arch = "x86_64")]
 /// `Some` when `F` is `T` itself: the same slice, typed as what it is (to reach the kernels
 /// written for `f32` or `f64` from generic code).
 pub(crate) fn as_type<F: Float, T: 'static>(s: &[F]) -> Option<&[T]> {
@@ -284,6 +281,7 @@ pub(crate) fn as_type<F: Float, T: 'static>(s: &[F]) -> Option<&[T]> {
         .then(|| unsafe { std::slice::from_raw_parts(s.as_ptr().cast(), s.len()) })
 }
 
+#[cfg(target_arch = "x86_64")]
 /// [`as_type`] for a mutable slice.
 pub(crate) fn as_type_mut<F: Float, T: 'static>(s: &mut [F]) -> Option<&mut [T]> {
     // SAFETY: as in `as_type`.
@@ -302,10 +300,10 @@ mod avx512 {
     /// The widest layer the register-resident forward kernels take.
     pub(super) const NARROW: usize = 16;
 
-    /// Whether the CPU has AVX-512F. Never under Miri, which does not model these
-    /// intrinsics: the portable loops it checks instead compute the same bits.
+    /// Whether the AVX-512 family is in force (so the CPU has AVX-512F; never under Miri,
+    /// which does not model these intrinsics: the portable loops compute the same bits).
     pub(super) fn available() -> bool {
-        !cfg!(miri) && std::is_x86_feature_detected!("avx512f")
+        crate::fast::choice::active() == crate::fast::KernelChoice::Avx512
     }
 
     /// The mask of the first `n` of 16 lanes.
@@ -450,7 +448,7 @@ mod avx512 {
     ///
     /// The generated function walks the weights as one flat array in whole vectors. Column by
     /// column, a masked store into one column and the masked load of the next share a 64-byte
-    /// block, which the CPU does not forward (measured: most of the step's time stalled there).
+    /// block, which the CPU does not forward, so each load would wait for the store.
     /// Flat, every vector is loaded and stored once, and each lane k = i·n + j takes x_i and δ_j
     /// from per-phase patterns: the chunk starting at k₀ begins in column ⌊k₀/n⌋ at row k₀ mod n
     /// (its phase), and the lane offsets into x and the δ values depend on the phase only.
@@ -637,191 +635,10 @@ mod avx512 {
     }
 }
 
-/// Lanes of independent accumulators in [`finite_under`], so that the check vectorises.
-const LANES: usize = 16;
-
-/// Whether `rule` is finite at every index of the equally long `inputs`: sums `rule(..)·0`
-/// (0 for a finite value, NaN otherwise) in 16 independent lanes.
-#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
-pub(crate) fn finite_under<F: Float, const N: usize>(
-    inputs: [&[F]; N],
-    rule: impl Fn([F; N]) -> F,
-) -> bool {
-    let len = inputs.first().map_or(0, |s| s.len());
-    debug_assert!(inputs.iter().all(|s| s.len() == len));
-    let chunked: [(&[[F; LANES]], &[F]); N] =
-        std::array::from_fn(|m| inputs[m].as_chunks::<LANES>());
-    let full = chunked.first().map_or(0, |c| c.0.len());
-    let mut lanes = [F::zero(); LANES];
-    for c in 0..full {
-        let chunk: [&[F; LANES]; N] = std::array::from_fn(|m| &chunked[m].0[c]);
-        for (k, lane) in lanes.iter_mut().enumerate() {
-            *lane += rule(std::array::from_fn(|m| chunk[m][k])) * F::zero();
-        }
-    }
-    let tail_len = chunked.first().map_or(0, |c| c.1.len());
-    let tail = (0..tail_len).fold(F::zero(), |acc, i| {
-        acc + rule(std::array::from_fn(|m| chunked[m].1[i])) * F::zero()
-    });
-    lanes.iter().fold(tail, |acc, &l| acc + l) == F::zero()
-}
-
-/// Elements per task when a pass over parameters is split over threads (128 KiB of `f32`).
-const SPLIT_CHUNK: usize = 1 << 15;
-
-/// SGD into another buffer: `out = w − η·(g + λ·w)` (λ = 0 skips the decay term, as in
-/// [`sgd`], with the same operations), and whether every `out` is finite: the check and the
-/// update of plain SGD in one pass, leaving `weights` as they were.
-#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
-pub(crate) fn sgd_into<F: Float>(
-    weights: &[F],
-    grads: &[F],
-    out: &mut [F],
-    lr: F,
-    decay: F,
-) -> bool {
-    debug_assert!(weights.len() == grads.len() && weights.len() == out.len());
-    /// `out = rule(w, g)` chunk by chunk, summing `out·0` in independent lanes.
-    #[inline(always)]
-    fn run<F: Float>(w: &[F], g: &[F], out: &mut [F], rule: impl Fn(F, F) -> F) -> bool {
-        let (wc, wt) = w.as_chunks::<LANES>();
-        let (gc, gt) = g.as_chunks::<LANES>();
-        let (oc, ot) = out.as_chunks_mut::<LANES>();
-        let mut lanes = [F::zero(); LANES];
-        for ((w, g), o) in wc.iter().zip(gc).zip(oc.iter_mut()) {
-            for k in 0..LANES {
-                o[k] = rule(w[k], g[k]);
-                lanes[k] += o[k] * F::zero();
-            }
-        }
-        let mut tail = F::zero();
-        for ((&w, &g), o) in wt.iter().zip(gt).zip(ot.iter_mut()) {
-            *o = rule(w, g);
-            tail += *o * F::zero();
-        }
-        lanes.iter().fold(tail, |acc, &l| acc + l) == F::zero()
-    }
-    if decay == F::zero() {
-        run(weights, grads, out, |w, g| w - lr * g)
-    } else {
-        run(weights, grads, out, |w, g| w - lr * (g + decay * w))
-    }
-}
-
-/// [`sgd_into`], split into chunks over the current rayon pool when `parallel` and the
-/// parameters are many enough to pay for it.
-pub(crate) fn sgd_into_split<F: Float>(
-    parallel: bool,
-    weights: &[F],
-    grads: &[F],
-    out: &mut [F],
-    lr: F,
-    decay: F,
-) -> bool {
-    use rayon::prelude::*;
-    if !parallel || weights.len() < 2 * SPLIT_CHUNK {
-        return sgd_into(weights, grads, out, lr, decay);
-    }
-    out.par_chunks_mut(SPLIT_CHUNK)
-        .zip(weights.par_chunks(SPLIT_CHUNK))
-        .zip(grads.par_chunks(SPLIT_CHUNK))
-        .map(|((o, w), g)| sgd_into(w, g, o, lr, decay))
-        .reduce(|| true, |a, b| a && b)
-}
-
-/// SGD on contiguous parameters: `w ← w − η·(g + λ·w)` (λ = 0 skips the decay term).
-#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
-pub(crate) fn sgd<F: Float>(weights: &mut [F], grads: &[F], lr: F, decay: F) {
-    debug_assert_eq!(weights.len(), grads.len());
-    if decay == F::zero() {
-        for (w, &g) in weights.iter_mut().zip(grads) {
-            *w -= lr * g;
-        }
-    } else {
-        for (w, &g) in weights.iter_mut().zip(grads) {
-            *w -= lr * (g + decay * *w);
-        }
-    }
-}
-
-/// `dst[i] = f(src[i])`: an element-wise activation over a whole batch.
-#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
-pub(crate) fn map_into<F: Float, M: Fn(F) -> F>(src: &[F], dst: &mut [F], f: M) {
-    debug_assert_eq!(src.len(), dst.len());
-    for (d, &v) in dst.iter_mut().zip(src) {
-        *d = f(v);
-    }
-}
-
-/// `s[i] ← s[i]·f(z[i], a[i])`: ∂L/∂A times σ′, equation (B2)'s second half.
-#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
-pub(crate) fn scale_by<F: Float, M: Fn(F, F) -> F>(s: &mut [F], z: &[F], a: &[F], f: M) {
-    debug_assert!(s.len() == z.len() && s.len() == a.len());
-    for ((s, &z), &a) in s.iter_mut().zip(z).zip(a) {
-        *s *= f(z, a);
-    }
-}
-
-/// Adds `row` to every row of the row-major `values` (`values.len()` a multiple of its length):
-/// the bias of (F), `Z = X·Wᵀ + b`.
-#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
-pub(crate) fn add_to_rows<F: Float>(values: &mut [F], row: &[F]) {
-    for chunk in values.chunks_exact_mut(row.len()) {
-        for (v, &b) in chunk.iter_mut().zip(row) {
-            *v += b;
-        }
-    }
-}
-
-/// Adds every row of the row-major `values` to `sums`, first row first: the column sums of
-/// (B4), ∂L/∂b = Σ over the batch of Δ.
-#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
-pub(crate) fn add_rows_to<F: Float>(values: &[F], sums: &mut [F]) {
-    for chunk in values.chunks_exact(sums.len()) {
-        for (s, &v) in sums.iter_mut().zip(chunk) {
-            *s += v;
-        }
-    }
-}
-
-/// `out ← (first or out) + add, then × factor`, element by element and in that order (each
-/// part optional): the shards' gradients summed and averaged in one pass instead of a copy,
-/// an addition per shard and a scaling, with the same operations in the same order.
-#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
-pub(crate) fn combine<F: Float>(
-    out: &mut [F],
-    first: Option<&[F]>,
-    add: Option<&[F]>,
-    factor: Option<F>,
-) {
-    let scale = |v: F| factor.map_or(v, |k| v * k);
-    match (first, add) {
-        (Some(a), Some(b)) => {
-            for ((o, &a), &b) in out.iter_mut().zip(a).zip(b) {
-                *o = scale(a + b);
-            }
-        }
-        (Some(a), None) => {
-            for (o, &a) in out.iter_mut().zip(a) {
-                *o = scale(a);
-            }
-        }
-        (None, Some(b)) => {
-            for (o, &b) in out.iter_mut().zip(b) {
-                *o = scale(*o + b);
-            }
-        }
-        (None, None) => {
-            for o in out.iter_mut() {
-                *o = scale(*o);
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fast::elementwise::{finite_under, sgd, Sgd};
 
     /// The one-row entry points check their lengths in every build: the AVX-512 kernels
     /// behind them read and write through raw pointers.
@@ -914,7 +731,7 @@ mod tests {
                 }
                 for decay in [0.0, 0.01] {
                     let mut separate = w.clone();
-                    sgd(&mut separate, &g, 0.1, decay);
+                    sgd(Sgd::InPlace(&mut separate), &g, 0.1, decay);
                     let mut fused = w.clone();
                     assert!(sgd_outer(&mut fused, &x, &d, 0.1, decay, false));
                     assert_eq!(fused, w, "a check must not write");
@@ -930,7 +747,7 @@ mod tests {
                     let mut g32 = vec![0.0f32; w32.len()];
                     outer(&d32, &x32, &mut g32, false);
                     let mut separate32 = w32.clone();
-                    sgd(&mut separate32, &g32, 0.1, decay as f32);
+                    sgd(Sgd::InPlace(&mut separate32), &g32, 0.1, decay as f32);
                     let mut fused32 = w32.clone();
                     assert!(sgd_outer(&mut fused32, &x32, &d32, 0.1, decay as f32, true));
                     assert!(fused32
@@ -956,7 +773,7 @@ mod tests {
                     assert_eq!(huge, before);
                 }
                 let mut f = w.clone();
-                sgd(&mut f, &g, 0.1, 0.0);
+                sgd(Sgd::InPlace(&mut f), &g, 0.1, 0.0);
                 assert!(f
                     .iter()
                     .zip(&w)

@@ -7,7 +7,7 @@
 
 use ndarray::{ArrayView2, ArrayViewMut2, Axis, Zip};
 
-use crate::fast::sample;
+use crate::fast::elementwise;
 
 use serde::{Deserialize, Serialize};
 
@@ -177,14 +177,14 @@ impl Activation {
                 // Contiguous batches (the network's own buffers): one vectorised pass with the
                 // choice of function made once, outside the loop.
                 (Some(z), Some(a), Activation::Relu) => {
-                    sample::map_into(z, a, |z| Activation::Relu.apply_scalar(z))
+                    elementwise::map_into(z, a, |z| Activation::Relu.apply_scalar(z))
                 }
                 (Some(z), Some(a), Activation::LeakyRelu { slope }) => {
                     let leaky = Activation::LeakyRelu { slope };
-                    sample::map_into(z, a, |z| leaky.apply_scalar(z))
+                    elementwise::map_into(z, a, |z| leaky.apply_scalar(z))
                 }
                 (Some(z), Some(a), Activation::Sigmoid) => {
-                    sample::map_into(z, a, Activation::sigmoid)
+                    elementwise::map_into(z, a, Activation::sigmoid)
                 }
                 _ => Zip::from(&mut activations)
                     .and(&weighted_inputs)
@@ -251,14 +251,16 @@ impl Activation {
                 *self,
             ) {
                 (Some(s), Some(z), Some(a), Activation::Relu) => {
-                    sample::scale_by(s, z, a, |z, a| Activation::Relu.derivative_scalar(z, a))
+                    elementwise::scale_by(s, z, a, |z, a| Activation::Relu.derivative_scalar(z, a))
                 }
                 (Some(s), Some(z), Some(a), Activation::LeakyRelu { slope }) => {
                     let leaky = Activation::LeakyRelu { slope };
-                    sample::scale_by(s, z, a, |z, a| leaky.derivative_scalar(z, a))
+                    elementwise::scale_by(s, z, a, |z, a| leaky.derivative_scalar(z, a))
                 }
                 (Some(s), Some(z), Some(a), Activation::Sigmoid) => {
-                    sample::scale_by(s, z, a, |z, a| Activation::Sigmoid.derivative_scalar(z, a))
+                    elementwise::scale_by(s, z, a, |z, a| {
+                        Activation::Sigmoid.derivative_scalar(z, a)
+                    })
                 }
                 _ => Zip::from(&mut sensitivities)
                     .and(&weighted_inputs)
@@ -279,7 +281,7 @@ pub(crate) fn column_sums_into<F: Float>(
         out.fill(F::zero());
     }
     if let (Some(v), Some(o)) = (values.as_slice(), out.as_slice_mut()) {
-        return sample::add_rows_to(v, o);
+        return elementwise::sum_rows_into(v, o);
     }
     for row in values.axis_iter(Axis(0)) {
         Zip::from(&mut out).and(&row).for_each(|o, &v| *o += v);

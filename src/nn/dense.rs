@@ -4,7 +4,7 @@
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, ShapeBuilder};
 
 use crate::fast::gemm::{product, Packing};
-use crate::fast::sample;
+use crate::fast::{elementwise, sample};
 use crate::nn::activation::column_sums_into;
 use crate::{Activation, Error, Float, Result};
 
@@ -187,7 +187,7 @@ impl<F: Float> Dense<F> {
                     packing,
                 );
                 match (weighted_inputs.as_slice_mut(), self.biases.as_slice()) {
-                    (Some(z), Some(b)) => sample::add_to_rows(z, b),
+                    (Some(z), Some(b)) => elementwise::add_bias_to_rows(z, b),
                     _ => weighted_inputs += &self.biases,
                 }
             }
@@ -464,14 +464,14 @@ impl<F: Float> LayerGradients<F> {
             self.weights.as_slice_memory_order_mut(),
             self.biases.as_slice_mut(),
         ) {
-            sample::combine(w, first.and_then(weights), add.and_then(weights), factor);
-            sample::combine(b, first.and_then(biases), add.and_then(biases), factor);
+            elementwise::combine(w, first.and_then(weights), add.and_then(weights), factor);
+            elementwise::combine(b, first.and_then(biases), add.and_then(biases), factor);
         }
     }
 
     /// Whether every gradient is finite.
     pub fn is_finite(&self) -> bool {
-        let check = |a: &[F]| sample::finite_under([a], |[g]| g);
+        let check = |a: &[F]| elementwise::finite_under([a], |[g]| g);
         match (self.weights.as_slice_memory_order(), self.biases.as_slice()) {
             (Some(w), Some(b)) => check(w) && check(b),
             _ => self
@@ -506,7 +506,7 @@ pub(crate) fn check_finite_array<F: Float>(
     values: ArrayView2<'_, F>,
 ) -> Result<()> {
     if let Some(flat) = values.as_slice() {
-        if sample::finite_under([flat], |[v]| v) {
+        if elementwise::finite_under([flat], |[v]| v) {
             return Ok(());
         }
     }

@@ -681,8 +681,10 @@ impl<F: Float> Network<F> {
     /// `inputs`: (batch, n_in); result: (batch, n_out).
     ///
     /// # Errors
-    /// As [`Network::check_inputs`].
+    /// As [`Network::check_inputs`]; [`Error::KernelUnavailable`] if `LERNMI_KERNEL` names a
+    /// kernel family this CPU does not run.
     pub fn predict(&self, inputs: ArrayView2<'_, F>) -> Result<Array2<F>> {
+        crate::fast::kernel_choice()?;
         self.check_inputs(inputs)?;
         let mut outputs = Array2::zeros((inputs.nrows(), self.n_outputs()));
         let last = self.layers.len() - 1;

@@ -15,7 +15,7 @@
 use ndarray::{Array, Array1, Array2, ArrayViewMut, Dimension, ShapeBuilder, Zip};
 use serde::{Deserialize, Serialize};
 
-use crate::fast::sample;
+use crate::fast::elementwise::{self, Sgd};
 use crate::{Error, Float, Gradients, Network, Result};
 
 /// An optimiser and its hyperparameters.
@@ -492,8 +492,8 @@ impl<F: Float> OptimizerState<F> {
             ) {
                 (true, Some(w), Some(b), Some(gw), Some(gb), Some(nw), Some(nb)) => {
                     // The seed's update: weight − rate·(input · output sensitivity).
-                    finite &= sample::sgd_into_split(parallel, w, gw, nw, lr, wd);
-                    finite &= sample::sgd_into(b, gb, nb, lr, F::zero());
+                    finite &= elementwise::sgd_split(parallel, Sgd::Into(w, nw), gw, lr, wd);
+                    finite &= elementwise::sgd(Sgd::Into(b, nb), gb, lr, F::zero());
                 }
                 _ => return None,
             }
@@ -540,8 +540,8 @@ impl<F: Float> OptimizerState<F> {
                         grads.weights.as_slice_memory_order(),
                         grads.biases.as_slice(),
                     ) {
-                        sample::sgd(w, gw, lr, wd);
-                        sample::sgd(b, gb, lr, F::zero());
+                        elementwise::sgd(Sgd::InPlace(w), gw, lr, wd);
+                        elementwise::sgd(Sgd::InPlace(b), gb, lr, F::zero());
                         continue;
                     }
                     if weight_decay == 0.0 {
@@ -637,7 +637,7 @@ fn sweep<F: Float, D: Dimension>(
         params.as_slice_memory_order(),
         grads.as_slice_memory_order(),
     ) {
-        finite(sample::finite_under([w, g], |[w, g]| rule(w, g)))
+        finite(elementwise::finite_under([w, g], |[w, g]| rule(w, g)))
     } else {
         Zip::from(&params)
             .and(grads)
@@ -668,7 +668,7 @@ fn sweep_state<F: Float, D: Dimension>(
         state.as_slice_memory_order(),
         grads.as_slice_memory_order(),
     ) {
-        finite(sample::finite_under([w, s, g], |[w, s, g]| {
+        finite(elementwise::finite_under([w, s, g], |[w, s, g]| {
             let (n, t) = rule(w, s, g);
             n * F::zero() + t * F::zero()
         }))
@@ -708,7 +708,7 @@ fn sweep_moments<F: Float, D: Dimension>(
         second.as_slice_memory_order(),
         grads.as_slice_memory_order(),
     ) {
-        finite(sample::finite_under([w, m, v, g], |[w, m, v, g]| {
+        finite(elementwise::finite_under([w, m, v, g], |[w, m, v, g]| {
             let (n, a, b) = rule(w, m, v, g);
             n * F::zero() + a * F::zero() + b * F::zero()
         }))

@@ -327,12 +327,14 @@ impl<F: Float> Trainer<F> {
     /// # Errors
     /// As [`TrainConfig::validate`]; [`Error::TooLarge`] if the buffers would need more than
     /// `limit` bytes (a larger `shard_size` or a smaller `batch_size` needs less);
-    /// [`Error::ThreadPool`] if the pool cannot be built.
+    /// [`Error::ThreadPool`] if the pool cannot be built; [`Error::KernelUnavailable`] if
+    /// `LERNMI_KERNEL` names a kernel family this CPU does not run.
     pub fn with_memory_limit(
         network: &Network<F>,
         config: TrainConfig,
         limit: usize,
     ) -> Result<Self> {
+        crate::fast::kernel_choice()?;
         config.validate()?;
         let needed = buffer_bytes(network, &config);
         if needed > limit as u128 {

@@ -1,0 +1,219 @@
+//! Element-wise passes over whole batches or parameter arrays: activations and their
+//! derivatives, the bias of (F) and the column sums of (B4), the shards' gradients combined,
+//! the finiteness checks, and the SGD rule (U). Each is a plain loop in the order of the
+//! equation, compiled for AVX-512, AVX2 and the baseline by `multiversion`; Rust never fuses
+//! the separate multiplies and adds, so every instruction set gives the same bits.
+
+use crate::Float;
+
+/// Lanes of independent accumulators in [`finite_under`], so that the check vectorises.
+const LANES: usize = 16;
+
+/// Whether `rule` is finite at every index of the equally long `inputs`: sums `rule(..)·0`
+/// (0 for a finite value, NaN otherwise) in 16 independent lanes.
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
+pub(crate) fn finite_under<F: Float, const N: usize>(
+    inputs: [&[F]; N],
+    rule: impl Fn([F; N]) -> F,
+) -> bool {
+    let len = inputs.first().map_or(0, |s| s.len());
+    debug_assert!(inputs.iter().all(|s| s.len() == len));
+    let chunked: [(&[[F; LANES]], &[F]); N] =
+        std::array::from_fn(|m| inputs[m].as_chunks::<LANES>());
+    let full = chunked.first().map_or(0, |c| c.0.len());
+    let mut lanes = [F::zero(); LANES];
+    for c in 0..full {
+        let chunk: [&[F; LANES]; N] = std::array::from_fn(|m| &chunked[m].0[c]);
+        for (k, lane) in lanes.iter_mut().enumerate() {
+            *lane += rule(std::array::from_fn(|m| chunk[m][k])) * F::zero();
+        }
+    }
+    let tail_len = chunked.first().map_or(0, |c| c.1.len());
+    let tail = (0..tail_len).fold(F::zero(), |acc, i| {
+        acc + rule(std::array::from_fn(|m| chunked[m].1[i])) * F::zero()
+    });
+    lanes.iter().fold(tail, |acc, &l| acc + l) == F::zero()
+}
+
+/// Elements per task when a pass over parameters is split over threads (128 KiB of `f32`).
+const SPLIT_CHUNK: usize = 1 << 15;
+
+/// The SGD rule (U) for one parameter: `w − η·(g + λ·w)`, or `w − η·g` when λ = 0 (so that
+/// plain SGD does the seed's two operations). Every SGD pass of the crate computes this.
+#[inline(always)]
+pub(crate) fn sgd_rule<F: Float>(w: F, g: F, lr: F, decay: F) -> F {
+    if decay == F::zero() {
+        w - lr * g
+    } else {
+        w - lr * (g + decay * w)
+    }
+}
+
+/// Where an [`sgd`] pass puts the new parameters.
+pub(crate) enum Sgd<'a, F> {
+    /// Over the parameters themselves.
+    InPlace(&'a mut [F]),
+    /// Into the second slice, leaving the parameters (the first) as they are.
+    Into(&'a [F], &'a mut [F]),
+}
+
+/// One SGD pass, [`sgd_rule`] element by element, and whether every new value is finite
+/// (the sum of `new·0` in independent lanes, so that the check vectorises).
+///
+/// # Panics
+/// If `grads` (or the output of [`Sgd::Into`]) is not as long as the parameters.
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
+pub(crate) fn sgd<F: Float>(target: Sgd<'_, F>, grads: &[F], lr: F, decay: F) -> bool {
+    /// Runs `update(i, new)` for each index with its new value, checking them all.
+    #[inline(always)]
+    fn pass<F: Float>(
+        len: usize,
+        new: impl Fn(usize) -> F,
+        mut update: impl FnMut(usize, F),
+    ) -> bool {
+        let mut lanes = [F::zero(); LANES];
+        let full = len - len % LANES;
+        for i0 in (0..full).step_by(LANES) {
+            for (k, lane) in lanes.iter_mut().enumerate() {
+                let v = new(i0 + k);
+                update(i0 + k, v);
+                *lane += v * F::zero();
+            }
+        }
+        let mut tail = F::zero();
+        for i in full..len {
+            let v = new(i);
+            update(i, v);
+            tail += v * F::zero();
+        }
+        lanes.iter().fold(tail, |acc, &l| acc + l) == F::zero()
+    }
+    let rule = |w: F, g: F| sgd_rule(w, g, lr, decay);
+    match target {
+        Sgd::InPlace(w) => {
+            let g = &grads[..w.len()];
+            let cell = std::cell::Cell::from_mut(w).as_slice_of_cells();
+            pass(
+                cell.len(),
+                |i| rule(cell[i].get(), g[i]),
+                |i, v| cell[i].set(v),
+            )
+        }
+        Sgd::Into(w, out) => {
+            let (g, out) = (&grads[..w.len()], &mut out[..w.len()]);
+            pass(w.len(), |i| rule(w[i], g[i]), |i, v| out[i] = v)
+        }
+    }
+}
+
+/// [`sgd`], split into chunks over the current rayon pool when `parallel` and the parameters
+/// are many enough to pay for it (the same bits: each element is computed alone).
+pub(crate) fn sgd_split<F: Float>(
+    parallel: bool,
+    target: Sgd<'_, F>,
+    grads: &[F],
+    lr: F,
+    decay: F,
+) -> bool {
+    use rayon::prelude::*;
+    let len = match &target {
+        Sgd::Into(w, _) => w.len(),
+        Sgd::InPlace(w) => w.len(),
+    };
+    if !parallel || len < 2 * SPLIT_CHUNK {
+        return sgd(target, grads, lr, decay);
+    }
+    let chunks = grads[..len].par_chunks(SPLIT_CHUNK);
+    let each = |(t, g)| sgd(t, g, lr, decay);
+    let and = |a: bool, b: bool| a && b;
+    match target {
+        Sgd::InPlace(w) => w
+            .par_chunks_mut(SPLIT_CHUNK)
+            .map(Sgd::InPlace)
+            .zip(chunks)
+            .map(each)
+            .reduce(|| true, and),
+        Sgd::Into(w, out) => w
+            .par_chunks(SPLIT_CHUNK)
+            .zip(out.par_chunks_mut(SPLIT_CHUNK))
+            .map(|(w, o)| Sgd::Into(w, o))
+            .zip(chunks)
+            .map(each)
+            .reduce(|| true, and),
+    }
+}
+
+/// `dst[i] = f(src[i])`: an element-wise activation over a whole batch.
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
+pub(crate) fn map_into<F: Float, M: Fn(F) -> F>(src: &[F], dst: &mut [F], f: M) {
+    debug_assert_eq!(src.len(), dst.len());
+    for (d, &v) in dst.iter_mut().zip(src) {
+        *d = f(v);
+    }
+}
+
+/// `s[i] ← s[i]·f(z[i], a[i])`: ∂L/∂A times σ′, equation (B2)'s second half.
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
+pub(crate) fn scale_by<F: Float, M: Fn(F, F) -> F>(s: &mut [F], z: &[F], a: &[F], f: M) {
+    debug_assert!(s.len() == z.len() && s.len() == a.len());
+    for ((s, &z), &a) in s.iter_mut().zip(z).zip(a) {
+        *s *= f(z, a);
+    }
+}
+
+/// Adds `row` to every row of the row-major `values` (`values.len()` a multiple of its length):
+/// the bias of (F), `Z = X·Wᵀ + b`.
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
+pub(crate) fn add_bias_to_rows<F: Float>(values: &mut [F], row: &[F]) {
+    for chunk in values.chunks_exact_mut(row.len()) {
+        for (v, &b) in chunk.iter_mut().zip(row) {
+            *v += b;
+        }
+    }
+}
+
+/// Adds every row of the row-major `values` to `sums`, first row first: the column sums of
+/// (B4), ∂L/∂b = Σ over the batch of Δ.
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
+pub(crate) fn sum_rows_into<F: Float>(values: &[F], sums: &mut [F]) {
+    for chunk in values.chunks_exact(sums.len()) {
+        for (s, &v) in sums.iter_mut().zip(chunk) {
+            *s += v;
+        }
+    }
+}
+
+/// `out ← (first or out) + add, then × factor`, element by element and in that order (each
+/// part optional): the shards' gradients summed and averaged in one pass instead of a copy,
+/// an addition per shard and a scaling, with the same operations in the same order.
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
+pub(crate) fn combine<F: Float>(
+    out: &mut [F],
+    first: Option<&[F]>,
+    add: Option<&[F]>,
+    factor: Option<F>,
+) {
+    let scale = |v: F| factor.map_or(v, |k| v * k);
+    match (first, add) {
+        (Some(a), Some(b)) => {
+            for ((o, &a), &b) in out.iter_mut().zip(a).zip(b) {
+                *o = scale(a + b);
+            }
+        }
+        (Some(a), None) => {
+            for (o, &a) in out.iter_mut().zip(a) {
+                *o = scale(a);
+            }
+        }
+        (None, Some(b)) => {
+            for (o, &b) in out.iter_mut().zip(b) {
+                *o = scale(*o + b);
+            }
+        }
+        (None, None) => {
+            for o in out.iter_mut() {
+                *o = scale(*o);
+            }
+        }
+    }
+}
