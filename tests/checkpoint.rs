@@ -4,7 +4,7 @@ mod common;
 
 use lernmi::data::{synthetic, PixelScale};
 use lernmi::io::checkpoint::Checkpoint;
-use lernmi::train::optimizer::Schedule;
+use lernmi::Schedule;
 use lernmi::{Error, Float, Network, Optimizer, TrainConfig, Trainer};
 use ndarray::Array2;
 

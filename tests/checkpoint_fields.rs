@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 
 use lernmi::io::checkpoint::{Checkpoint, TRAINING_KEY};
-use lernmi::train::optimizer::Schedule;
 use lernmi::train::MAX_BATCH;
+use lernmi::Schedule;
 use lernmi::{Error, Network, Optimizer, TrainConfig, Trainer};
 use ndarray::Array2;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};

@@ -61,7 +61,8 @@ use serde::{Deserialize, Serialize};
 use crate::io::model::{
     read_file, serialize, write_atomically, OwnedTensor, TensorFile, DEFAULT_MAX_FILE_BYTES,
 };
-use crate::train::optimizer::{OptimizerState, Schedule};
+use crate::train::optimizer::OptimizerState;
+use crate::train::schedule::Schedule;
 use crate::{Error, Float, Network, Optimizer, Result, TrainConfig, Trainer};
 
 /// The metadata key holding the training state as JSON.

@@ -3,6 +3,7 @@
 use ndarray::{s, Array2, ArrayView2, ArrayViewMut2, Axis};
 use rayon::prelude::*;
 
+use crate::error::Divergence;
 use crate::fast::gemm::Packing;
 use crate::nn::dense::{check_finite_array, LayerGradients};
 use crate::{Activation, Dense, Error, Float, Init, Loss, Result};
@@ -467,7 +468,7 @@ impl<F: Float> Network<F> {
     /// [`Network::summed_gradients`] followed by the optimiser, so the same bits, in fewer
     /// passes over the weights (see `sample::sgd_outer`).
     ///
-    /// Returns the sample's loss. `Err((loss, cause))` leaves the network unchanged: every new
+    /// Returns the sample's loss. A [`Divergence`] leaves the network unchanged: every new
     /// weight is known finite before any is written. The network keeps, per layer, an upper
     /// bound on max |w| (computed here when unknown) up to date across steps; while the bound
     /// after the step stays far below the float type's maximum, no weight can overflow and the
@@ -479,7 +480,7 @@ impl<F: Float> Network<F> {
         ws: &mut Workspace<F>,
         learning_rate: F,
         weight_decay: F,
-    ) -> std::result::Result<f64, (f64, &'static str)> {
+    ) -> std::result::Result<f64, Divergence> {
         debug_assert_eq!(inputs.nrows(), 1);
         self.forward_into(inputs, ws);
         let last = self.layers.len() - 1;
@@ -488,7 +489,7 @@ impl<F: Float> Network<F> {
         let a = ws.activations[last].slice(s![..1, ..]);
         let loss = self.loss.sum(output, z, a, targets);
         if !loss.is_finite() {
-            return Err((loss, "the loss is not finite"));
+            return Err(Divergence::Loss(loss));
         }
         // (B1), then (B2) down to the first hidden layer (nobody needs the inputs' sensitivity).
         self.loss.output_sensitivities(
@@ -581,14 +582,11 @@ impl<F: Float> Network<F> {
                 if !write && !all_finite {
                     weight_bounds.fill(f64::NAN);
                     let gradient_finite = x.iter().chain(d).all(|v| v.is_finite());
-                    return Err((
-                        loss,
-                        if gradient_finite {
-                            "the update would make a weight infinite"
-                        } else {
-                            "a gradient is not finite"
-                        },
-                    ));
+                    return Err(if gradient_finite {
+                        Divergence::Weight(loss)
+                    } else {
+                        Divergence::Gradient(loss)
+                    });
                 }
             }
         }

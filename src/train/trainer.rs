@@ -15,8 +15,11 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
+use crate::error::Divergence;
 use crate::nn::network::Workspace;
-use crate::train::optimizer::{OptimizerState, Schedule};
+use crate::train::optimizer::OptimizerState;
+use crate::train::schedule::Schedule;
+use crate::train::threads::{keeping_the_pool_awake, ThreadChoice, Threads};
 use crate::{Activation, Error, Float, Gradients, Network, Optimizer, Result};
 
 /// The largest batch a [`TrainConfig`] accepts (2^16 = 65 536 samples, more than all of MNIST).
@@ -213,13 +216,13 @@ pub struct Trainer<F: Float = f32> {
     config: TrainConfig,
     state: OptimizerState<F>,
     epoch: usize,
-    pool: Option<rayon::ThreadPool>,
+    threads: Threads,
     shards: Vec<Shard<F>>,
     total: Gradients<F>,
     batch_inputs: Array2<F>,
     batch_targets: Array2<F>,
     order: Vec<usize>,
-    pace: Pace,
+    thread_choice: ThreadChoice,
     /// The input activation of the network the trainer was made for: the workspaces hold
     /// room for activated inputs only when it has one.
     input_activation: Option<Activation>,
@@ -232,78 +235,6 @@ impl<F: Float> std::fmt::Debug for Trainer<F> {
             .field("epoch", &self.epoch)
             .field("optimizer_steps", &self.state.steps())
             .finish_non_exhaustive()
-    }
-}
-
-/// Chooses, step by step, between computing a minibatch on one thread or on the pool.
-///
-/// On a shared machine the other cores may be busy, and then waiting for a descheduled worker
-/// makes a parallel step slower than a sequential one. Since both give the same bits, the
-/// trainer may pick whichever has been faster lately: it keeps a moving average of the time
-/// per sample of each, and parallel wins ties within 15 %. The current choice's average
-/// follows every step, so a choice that turns slow is dropped at once; the other one is tried
-/// now and then to see whether it has turned fast: 16 steps after a switch, then at twice the
-/// previous interval (up to 256 steps) while trials keep confirming the choice. Trying every
-/// 16th step for good cost wide 2-thread epochs about 5 %.
-#[derive(Clone, Debug)]
-struct Pace {
-    /// Seconds per sample, sequential and parallel (0 until measured).
-    per_sample: [f64; 2],
-    steps: u64,
-    /// The step of the next trial of the other choice, and the interval that led to it.
-    next_trial: u64,
-    interval: u64,
-    /// The choice when the last trial was made.
-    chosen_at_trial: Option<bool>,
-}
-
-/// The first and the longest interval between trials of the other choice, in steps.
-const TRIAL_INTERVALS: (u64, u64) = (16, 256);
-
-impl Default for Pace {
-    fn default() -> Self {
-        Pace {
-            per_sample: [0.0; 2],
-            steps: 0,
-            next_trial: TRIAL_INTERVALS.0,
-            interval: TRIAL_INTERVALS.0,
-            chosen_at_trial: None,
-        }
-    }
-}
-
-impl Pace {
-    fn choose(&mut self) -> bool {
-        self.steps += 1;
-        let [sequential, parallel] = self.per_sample;
-        // Parallel unless sequential has been clearly (15 %) faster: single-step timings are
-        // noisy, and a wrong switch to one thread costs more than a wrong stay.
-        let faster = parallel == 0.0 || parallel <= 1.15 * sequential;
-        if self.steps == 2 && sequential == 0.0 {
-            // Measure sequential once early on.
-            return false;
-        }
-        if self.steps < self.next_trial {
-            return faster;
-        }
-        let (first, longest) = TRIAL_INTERVALS;
-        self.interval = if self.chosen_at_trial == Some(faster) {
-            (2 * self.interval).min(longest)
-        } else {
-            first
-        };
-        self.chosen_at_trial = Some(faster);
-        self.next_trial = self.steps + self.interval;
-        !faster
-    }
-
-    fn record(&mut self, parallel: bool, seconds_per_sample: f64) {
-        let slot = &mut self.per_sample[usize::from(parallel)];
-        *slot = if *slot == 0.0 {
-            seconds_per_sample
-        } else {
-            0.8 * *slot + 0.2 * seconds_per_sample
-        };
     }
 }
 
@@ -345,15 +276,7 @@ impl<F: Float> Trainer<F> {
                        batch_size, or raise the limit (Trainer::with_memory_limit)",
             });
         }
-        let pool = match config.threads {
-            Some(n) if n > 1 => Some(
-                rayon::ThreadPoolBuilder::new()
-                    .num_threads(n)
-                    .build()
-                    .map_err(|e| Error::ThreadPool(e.to_string()))?,
-            ),
-            _ => None,
-        };
+        let threads = Threads::new(config.threads)?;
         let (shard_rows, n_shards) = shard_layout(&config);
         let shards = (0..n_shards)
             .map(|_| Shard {
@@ -365,13 +288,13 @@ impl<F: Float> Trainer<F> {
         Ok(Trainer {
             state: OptimizerState::new(config.optimizer, network)?,
             epoch: 0,
-            pool,
+            threads,
             shards,
             total: network.zero_gradients(),
             batch_inputs: Array2::zeros((config.batch_size, network.n_inputs())),
             batch_targets: Array2::zeros((config.batch_size, network.n_outputs())),
             order: Vec::new(),
-            pace: Pace::default(),
+            thread_choice: ThreadChoice::default(),
             input_activation: network.input_activation(),
             config,
         })
@@ -578,12 +501,7 @@ impl<F: Float> Trainer<F> {
         batch: usize,
     ) -> Result<f64> {
         self.state.next_step()?;
-        let diverged = |(loss, cause)| Error::Diverged {
-            epoch: self.epoch,
-            batch,
-            loss,
-            cause,
-        };
+        let epoch = self.epoch;
         // Products split over a pool only in a one-shard step, which sets this flag inside
         // the pool; a shard computed on the calling thread must not inherit it from an
         // earlier step, or its products would run on rayon's global pool.
@@ -600,108 +518,116 @@ impl<F: Float> Trainer<F> {
                     F::of(learning_rate),
                     F::of(self.config.weight_decay),
                 )
-                .map_err(diverged)?;
+                .map_err(|d| d.at(epoch, batch))?;
             self.state.record_step();
             return Ok(loss);
         }
+        let can_split = self.threads.count() > 1 && rows > 1;
+        let parallel =
+            can_split && (!self.config.adaptive_threads || self.thread_choice.parallel_next());
+        let started = Instant::now();
+        let n_shards = self.compute_gradients(network, rows, parallel);
+        let loss = self.apply_update(network, rows, n_shards, learning_rate, parallel, batch)?;
+        if can_split {
+            // The whole step, update included (it is split over the pool too).
+            let per_sample = started.elapsed().as_secs_f64() / rows as f64;
+            self.thread_choice.record(parallel, per_sample);
+        }
+        Ok(loss)
+    }
+
+    /// Sets each shard's gradients (already divided by `rows`, so that their sum is the
+    /// gradient of the batch's mean loss) and summed loss, on the pool when `parallel`.
+    /// Returns the number of shards used.
+    fn compute_gradients(&mut self, network: &Network<F>, rows: usize, parallel: bool) -> usize {
         let (shard_rows, _) = shard_layout(&self.config);
         let n_shards = rows.div_ceil(shard_rows);
         let x = self.batch_inputs.slice(s![..rows, ..]);
         let y = self.batch_targets.slice(s![..rows, ..]);
-        let net: &Network<F> = network;
-        // Each shard's gradients come out already divided by the batch's rows, so their sum is
-        // the gradient of the mean loss.
         let scale = (rows > 1).then(|| F::one() / F::of(rows as f64));
         let work = |(shard, (x, y)): (&mut Shard<F>, (ArrayView2<'_, F>, ArrayView2<'_, F>))| {
             shard.loss =
-                net.summed_gradients(x, y, &mut shard.workspace, &mut shard.gradients, scale);
+                network.summed_gradients(x, y, &mut shard.workspace, &mut shard.gradients, scale);
         };
         let shards = &mut self.shards[..n_shards];
-        let threads = match (&self.pool, self.config.threads) {
-            (Some(pool), _) => pool.current_num_threads(),
-            (None, None) => rayon::current_num_threads(),
-            (None, Some(n)) => n,
-        };
-        let can_split = threads > 1 && (n_shards > 1 || rows > 1);
-        let parallel = can_split && (!self.config.adaptive_threads || self.pace.choose());
-        let started = Instant::now();
-        let chunks = || {
-            x.axis_chunks_iter(Axis(0), shard_rows)
-                .into_par_iter()
-                .zip(y.axis_chunks_iter(Axis(0), shard_rows))
-        };
         if n_shards == 1 {
             // One shard: any parallelism is inside its matrix products (same bits either way).
             let shard = &mut shards[0];
             shard.workspace.set_parallel_products(parallel);
-            let mut one = || {
-                shard.loss =
-                    net.summed_gradients(x, y, &mut shard.workspace, &mut shard.gradients, scale)
-            };
-            match (&self.pool, parallel) {
-                (Some(pool), true) => pool.install(|| keeping_the_pool_awake(one)),
-                _ => one(),
+            let mut one = || work((shard, (x, y)));
+            if parallel && self.threads.has_own_pool() {
+                self.threads.run(true, || keeping_the_pool_awake(one));
+            } else {
+                one();
             }
         } else if parallel {
-            let mut run = || shards.par_iter_mut().zip(chunks()).for_each(work);
-            match &self.pool {
-                Some(pool) => pool.install(run),
-                None => run(),
-            }
+            let chunks = x
+                .axis_chunks_iter(Axis(0), shard_rows)
+                .into_par_iter()
+                .zip(y.axis_chunks_iter(Axis(0), shard_rows));
+            self.threads
+                .run(true, || shards.par_iter_mut().zip(chunks).for_each(work));
         } else {
-            shards
-                .iter_mut()
-                .zip(
-                    x.axis_chunks_iter(Axis(0), shard_rows)
-                        .zip(y.axis_chunks_iter(Axis(0), shard_rows)),
-                )
-                .for_each(work);
+            let chunks = x
+                .axis_chunks_iter(Axis(0), shard_rows)
+                .zip(y.axis_chunks_iter(Axis(0), shard_rows));
+            shards.iter_mut().zip(chunks).for_each(work);
         }
-        // Add the (already averaged) shards in order: the same operations for any thread count.
-        let (first, rest) = shards.split_at(1);
-        let mut loss = first[0].loss;
-        let total = if rest.is_empty() {
-            &first[0].gradients
-        } else {
-            // total = g₀ + g₁ + …, in shard order.
-            self.total
-                .combine(Some(&first[0].gradients), Some(&rest[0].gradients), None);
-            loss += rest[0].loss;
-            for shard in &rest[1..] {
-                self.total.combine(None, Some(&shard.gradients), None);
-                loss += shard.loss;
-            }
-            &self.total
-        };
+        n_shards
+    }
+
+    /// Adds the first `n_shards` shards' gradients and applies the optimiser's update; returns
+    /// the batch's mean loss. Nothing is written when the loss, a gradient or a new weight
+    /// would not be finite ([`Error::Diverged`] for minibatch `batch`).
+    fn apply_update(
+        &mut self,
+        network: &mut Network<F>,
+        rows: usize,
+        n_shards: usize,
+        learning_rate: f64,
+        parallel: bool,
+        batch: usize,
+    ) -> Result<f64> {
+        let (total, loss) = sum_shards(&self.shards[..n_shards], &mut self.total);
         let loss = loss / rows as f64;
+        let diverged = |d: Divergence| d.at(self.epoch, batch);
         if !loss.is_finite() {
-            return Err(diverged((loss, "the loss is not finite")));
+            return Err(diverged(Divergence::Loss(loss)));
         }
         // The optimiser checks every new weight before writing any; a non-finite gradient
         // fails that check too, so the gradients are only inspected to name the cause.
         let decay = self.config.weight_decay;
-        let mut update = || {
-            self.state
-                .step_split(network, total, learning_rate, decay, parallel)
-        };
-        let updated = match (&self.pool, parallel) {
-            (Some(pool), true) => pool.install(update),
-            _ => update(),
-        }?;
-        if !updated {
-            return Err(diverged(if total.is_finite() {
-                (loss, "the update would make a weight infinite")
-            } else {
-                (loss, "a gradient is not finite")
-            }));
+        let state = &mut self.state;
+        let updated = self.threads.run(parallel, || {
+            state.step_split(network, total, learning_rate, decay, parallel)
+        });
+        match updated? {
+            true => Ok(loss),
+            false if total.is_finite() => Err(diverged(Divergence::Weight(loss))),
+            false => Err(diverged(Divergence::Gradient(loss))),
         }
-        if can_split {
-            // The whole step, update included (it is split over the pool too).
-            self.pace
-                .record(parallel, started.elapsed().as_secs_f64() / rows as f64);
-        }
-        Ok(loss)
     }
+}
+
+/// Adds the (already averaged) shards in order — total = g₀ + g₁ + …, the same operations
+/// for any thread count — into `total` when there is more than one; returns the sum of the
+/// gradients and of the losses.
+fn sum_shards<'a, F: Float>(
+    shards: &'a [Shard<F>],
+    total: &'a mut Gradients<F>,
+) -> (&'a Gradients<F>, f64) {
+    let (first, rest) = shards.split_at(1);
+    let mut loss = first[0].loss;
+    if rest.is_empty() {
+        return (&first[0].gradients, loss);
+    }
+    total.combine(Some(&first[0].gradients), Some(&rest[0].gradients), None);
+    loss += rest[0].loss;
+    for shard in &rest[1..] {
+        total.combine(None, Some(&shard.gradients), None);
+        loss += shard.loss;
+    }
+    (total, loss)
 }
 
 /// Rows per shard and shards per full batch.
@@ -713,14 +639,14 @@ fn shard_layout(config: &TrainConfig) -> (usize, usize) {
 /// An upper estimate of the bytes a [`Trainer`]'s buffers take for `network` and `config`,
 /// in `u128` so that no configuration can overflow it (saturating, to be safe all the same).
 fn buffer_bytes<F: Float>(network: &Network<F>, config: &TrainConfig) -> u128 {
-    let wide = |n: usize| n as u128;
+    let big = |n: usize| n as u128;
     let (shard_rows, n_shards) = shard_layout(config);
-    let parameters = wide(network.parameter_count());
+    let parameters = big(network.parameter_count());
     let layers = network.layers();
-    let widths: u128 = layers.iter().map(|l| wide(l.n_out())).sum();
-    let activated_inputs = wide(network.input_activation().map_or(0, |_| network.n_inputs()));
+    let widths: u128 = layers.iter().map(|l| big(l.n_out())).sum();
+    let activated_inputs = big(network.input_activation().map_or(0, |_| network.n_inputs()));
     // Per shard: activated inputs, then Z, A and Δ of every layer, for each row.
-    let rows = wide(shard_rows).saturating_mul(activated_inputs.saturating_add(3 * widths));
+    let rows = big(shard_rows).saturating_mul(activated_inputs.saturating_add(3 * widths));
     let packing = packing_elements(network, shard_rows);
     let threads = config.threads.unwrap_or_else(rayon::current_num_threads);
     let per_shard = rows.saturating_add(parameters).saturating_add(packing);
@@ -729,12 +655,12 @@ fn buffer_bytes<F: Float>(network: &Network<F>, config: &TrainConfig) -> u128 {
         Optimizer::Adam { .. } => 2,
         _ => 1,
     };
-    let batch_copies = wide(config.batch_size)
-        .saturating_mul(wide(network.n_inputs()).saturating_add(wide(network.n_outputs())));
+    let batch_copies = big(config.batch_size)
+        .saturating_mul(big(network.n_inputs()).saturating_add(big(network.n_outputs())));
     // A one-shard step may split its products, each part with packing buffers of its own.
-    let elements = wide(n_shards)
+    let elements = big(n_shards)
         .saturating_mul(per_shard)
-        .saturating_add(wide(threads).saturating_mul(packing))
+        .saturating_add(big(threads).saturating_mul(packing))
         .saturating_add(parameters.saturating_mul(1 + moments))
         .saturating_add(batch_copies);
     elements.saturating_mul(std::mem::size_of::<F>() as u128)
@@ -767,51 +693,6 @@ fn packing_elements<F: Float>(network: &Network<F>, rows: usize) -> u128 {
     }
     // Plus the accumulator tile and each buffer's alignment slack.
     a + b + 2048
-}
-
-/// How long a helper of [`keeping_the_pool_awake`] waits for a job before it leaves: longer
-/// than the element-wise passes between a step's products (up to a few hundred microseconds
-/// for the wide benchmark network).
-const HELPER_PATIENCE: std::time::Duration = std::time::Duration::from_millis(1);
-
-/// Runs `work` on the current rayon pool while its other threads look for jobs instead of
-/// sleeping: a one-shard step forks and joins a dozen times, and between those forks a sleeping
-/// worker must be woken, which on this kind of shared VM costs from microseconds to far more
-/// when the host has given the idle virtual CPU away. The helpers leave when `work` is done,
-/// or after [`HELPER_PATIENCE`] without a job.
-fn keeping_the_pool_awake<R>(work: impl FnOnce() -> R + Send) -> R
-where
-    R: Send,
-{
-    use std::sync::atomic::{AtomicBool, Ordering};
-    let done = AtomicBool::new(false);
-    let owner = rayon::current_thread_index();
-    rayon::scope(|scope| {
-        for _ in 1..rayon::current_num_threads() {
-            scope.spawn(|_| {
-                // A thread may also pick a helper up while it waits in a join of its own; the
-                // job it waits for may then need that thread back. The thread running `work`
-                // leaves at once (it sets `done`); any other leaves after a while without
-                // work, so a helper can delay a step but never hold it up for good.
-                if rayon::current_thread_index() == owner {
-                    return;
-                }
-                let mut last_job = Instant::now();
-                while !done.load(Ordering::Acquire) {
-                    if rayon::yield_now() == Some(rayon::Yield::Executed) {
-                        last_job = Instant::now();
-                    } else if last_job.elapsed() > HELPER_PATIENCE {
-                        return;
-                    } else {
-                        std::hint::spin_loop();
-                    }
-                }
-            });
-        }
-        let result = work();
-        done.store(true, Ordering::Release);
-        result
-    })
 }
 
 /// Copies row `from` of `source` into row `to` of `dest` (a plain memcpy when both are
