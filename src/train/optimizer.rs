@@ -672,4 +672,95 @@ mod tests {
             assert_eq!(net, before);
         }
     }
+
+    /// A 1 → 1 network with w = 1, b = 0.5, and the gradients g_w = 0.5, g_b = 0.25.
+    fn one_weight() -> (Network<f64>, Gradients<f64>) {
+        let mut net = Network::<f64>::builder(&[1, 1])
+            .output(crate::Activation::Identity)
+            .loss(crate::Loss::SquaredError)
+            .build::<f64>()
+            .unwrap();
+        let (mut w, mut b) = net.layers_mut()[0].parameters_mut();
+        w.fill(1.0);
+        b.fill(0.5);
+        let mut grads = net.zero_gradients();
+        grads.layers[0].weights.fill(0.5);
+        grads.layers[0].biases.fill(0.25);
+        (net, grads)
+    }
+
+    /// (w, b) after each of two steps with the same gradients, learning rate 0.1.
+    fn two_steps(optimizer: Optimizer, weight_decay: f64) -> [(f64, f64); 2] {
+        let (mut net, grads) = one_weight();
+        let mut state = OptimizerState::new(optimizer, &net).unwrap();
+        let mut step = || {
+            assert!(state.step(&mut net, &grads, 0.1, weight_decay).unwrap());
+            let layer = &net.layers()[0];
+            (layer.weights()[[0, 0]], layer.biases()[0])
+        };
+        [step(), step()]
+    }
+
+    fn assert_close(got: [(f64, f64); 2], expected: [(f64, f64); 2], tolerance: f64) {
+        for ((w, b), (ew, eb)) in got.into_iter().zip(expected) {
+            assert!(
+                (w - ew).abs() < tolerance && (b - eb).abs() < tolerance,
+                "got {got:?}, expected {expected:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn sgd_subtracts_the_rate_times_the_gradient() {
+        // w: 1 − 0.1·0.5 = 0.95, then 0.90; b: 0.5 − 0.1·0.25 = 0.475, then 0.45.
+        let got = two_steps(Optimizer::sgd(0.1), 0.0);
+        assert_close(got, [(0.95, 0.475), (0.90, 0.45)], 1e-12);
+    }
+
+    #[test]
+    fn weight_decay_adds_lambda_w_to_the_weights_gradient_only() {
+        // w: 1 − 0.1·(0.5 + 0.1·1) = 0.94, then 0.94 − 0.1·(0.5 + 0.094) = 0.8806.
+        let got = two_steps(Optimizer::sgd(0.1), 0.1);
+        assert_close(got, [(0.94, 0.475), (0.8806, 0.45)], 1e-12);
+        // Momentum μ = 0.9: v = 0.6, w = 0.94; v = 0.9·0.6 + 0.5 + 0.094 = 1.134, w = 0.8266.
+        let got = two_steps(Optimizer::momentum(0.1, 0.9), 0.1);
+        assert_close(got, [(0.94, 0.475), (0.8266, 0.4275)], 1e-12);
+    }
+
+    #[test]
+    fn momentum_accumulates_a_velocity() {
+        // v = 0.5, w = 0.95; v = 0.9·0.5 + 0.5 = 0.95, w = 0.95 − 0.095 = 0.855.
+        // b: v = 0.25, b = 0.475; v = 0.475, b = 0.475 − 0.0475 = 0.4275.
+        let got = two_steps(Optimizer::momentum(0.1, 0.9), 0.0);
+        assert_close(got, [(0.95, 0.475), (0.855, 0.4275)], 1e-12);
+    }
+
+    #[test]
+    fn nesterov_steps_along_the_gradient_plus_the_new_velocity() {
+        // v = 0.5, w = 1 − 0.1·(0.5 + 0.45) = 0.905; v = 0.95, w = 0.905 − 0.1·1.355 = 0.7695.
+        // b: v = 0.25, b = 0.5 − 0.1·0.475 = 0.4525; v = 0.475, b = 0.4525 − 0.1·0.6775.
+        let got = two_steps(Optimizer::nesterov(0.1, 0.9), 0.0);
+        assert_close(got, [(0.905, 0.4525), (0.7695, 0.38475)], 1e-12);
+    }
+
+    #[test]
+    fn adam_steps_by_the_rate_when_the_gradient_is_steady() {
+        // m̂ = g and v̂ = g² after bias correction at every step, so each step is
+        // η·g/(|g| + ε) ≈ η: m = 0.05, v = 0.00025, m̂ = 0.5, v̂ = 0.25; then m = 0.095,
+        // v = 0.00049975, m̂ = 0.095/0.19 = 0.5, v̂ = 0.00049975/0.001999 = 0.25.
+        let got = two_steps(Optimizer::adam(0.1), 0.0);
+        assert_close(got, [(0.9, 0.4), (0.8, 0.3)], 1e-7);
+    }
+
+    #[test]
+    fn states_compare_equal_whatever_the_scratch_arrays_hold() {
+        let (mut net, grads) = one_weight();
+        let fresh = OptimizerState::new(Optimizer::sgd(0.1), &net).unwrap();
+        let mut stepped = fresh.clone();
+        assert!(stepped.step(&mut net, &grads, 0.1, 0.0).unwrap());
+        stepped.steps = 0;
+        assert_eq!(stepped, fresh);
+        stepped.steps = 1;
+        assert_ne!(stepped, fresh);
+    }
 }

@@ -86,3 +86,46 @@ impl Schedule {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_step_schedule_multiplies_by_its_factor_every_few_epochs() {
+        let schedule = Schedule::Step {
+            every: 2,
+            factor: 0.5,
+        };
+        let rates: Vec<f64> = (0..5).map(|e| schedule.learning_rate(0.1, e)).collect();
+        assert_eq!(rates, [0.1, 0.1, 0.05, 0.05, 0.025]);
+    }
+
+    #[test]
+    fn a_cosine_schedule_falls_from_the_base_to_the_floor() {
+        let schedule = Schedule::Cosine {
+            epochs: 4,
+            floor: 0.1,
+        };
+        // 0.1 + 0.9·(1 + cos(π·e/4))/2: 1, 0.1 + 0.45·(1 + √2/2), 0.55, 0.1 + 0.45·(1 − √2/2),
+        // then the floor.
+        let half = std::f64::consts::FRAC_1_SQRT_2;
+        let expected = [
+            1.0,
+            0.1 + 0.45 * (1.0 + half),
+            0.55,
+            0.1 + 0.45 * (1.0 - half),
+            0.1,
+            0.1,
+        ];
+        for (e, want) in expected.into_iter().enumerate() {
+            let got = schedule.learning_rate(1.0, e);
+            assert!((got - want).abs() < 1e-12, "epoch {e}: {got} != {want}");
+        }
+    }
+
+    #[test]
+    fn a_constant_schedule_keeps_the_base_rate() {
+        assert_eq!(Schedule::Constant.learning_rate(0.3, 1000), 0.3);
+    }
+}

@@ -177,3 +177,57 @@ where
         result
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs `steps` steps whose time per sample is `cost(step, parallel)`; returns the steps
+    /// (1-based) on which the choice was `which`.
+    fn run(steps: u64, cost: impl Fn(u64, bool) -> f64, which: bool) -> Vec<u64> {
+        let mut choice = ThreadChoice::default();
+        let mut chosen = Vec::new();
+        for step in 1..=steps {
+            let parallel = choice.parallel_next();
+            if parallel == which {
+                chosen.push(step);
+            }
+            choice.record(parallel, cost(step, parallel));
+        }
+        chosen
+    }
+
+    #[test]
+    fn one_thread_is_tried_at_doubling_intervals_while_the_pool_stays_faster() {
+        let cost = |_, parallel| if parallel { 1.0 } else { 2.0 };
+        // Step 2 measures one thread; then trials 16 steps on, doubling up to 256.
+        assert_eq!(run(1000, cost, false), [2, 16, 32, 64, 128, 256, 512, 768]);
+    }
+
+    #[test]
+    fn a_pool_that_turns_slow_is_dropped_at_once_and_retried_from_the_first_interval() {
+        let cost = |step, parallel| match (parallel, step < 100) {
+            (true, true) => 1.0,
+            (true, false) => 10.0,
+            (false, _) => 2.0,
+        };
+        // Step 100 is slow on the pool: from 101 on one thread runs, and the pool is tried at
+        // the trial due at 128, then 16, 32, 64, 128 steps later.
+        let pool = run(400, cost, true);
+        let after: Vec<u64> = pool.into_iter().filter(|&s| s > 100).collect();
+        assert_eq!(after, [128, 144, 176, 240, 368]);
+    }
+
+    #[test]
+    fn the_pool_wins_ties_within_the_tolerance() {
+        for (pool, expected) in [(1.1, true), (1.2, false)] {
+            let mut choice = ThreadChoice::default();
+            choice.record(false, 1.0);
+            choice.record(true, pool);
+            // Steps 1 and 3: step 2 would measure one thread if it had not been.
+            assert_eq!(choice.parallel_next(), expected, "pool at {pool}");
+            choice.parallel_next();
+            assert_eq!(choice.parallel_next(), expected, "pool at {pool}");
+        }
+    }
+}
