@@ -6,7 +6,7 @@ use rayon::prelude::*;
 use crate::error::Divergence;
 use crate::fast::gemm::Packing;
 use crate::nn::dense::{check_finite_array, LayerGradients};
-use crate::{Activation, Dense, Error, Float, Init, Loss, Result};
+use crate::{Activation, Dense, Error, Float, Init, Loss, Result, Targets};
 
 /// The most parameters (weights and biases) [`NetworkBuilder::build`] makes a network with:
 /// 2^30, 4 GiB of `f32` or 8 GiB of `f64`.
@@ -93,9 +93,11 @@ pub(crate) struct Workspace<F: Float = f32> {
     packing: Packing<F>,
 }
 
-/// Builds a [`Network`]: layer sizes, activations, loss, initialisation and seed.
+/// Builds a [`Network<F>`]: layer sizes, activations, loss, initialisation and seed. The
+/// float type is the one [`Network::builder`] was called on.
 #[derive(Clone, Debug)]
-pub struct NetworkBuilder {
+pub struct NetworkBuilder<F: Float = f32> {
+    float: std::marker::PhantomData<F>,
     sizes: Vec<usize>,
     hidden: Activation,
     output: Activation,
@@ -105,7 +107,7 @@ pub struct NetworkBuilder {
     input_activation: Option<Activation>,
 }
 
-impl NetworkBuilder {
+impl<F: Float> NetworkBuilder<F> {
     /// Hidden activation for every hidden layer (default ReLU).
     pub fn hidden(mut self, activation: Activation) -> Self {
         self.hidden = activation;
@@ -142,14 +144,14 @@ impl NetworkBuilder {
         self
     }
 
-    /// Builds the network in float type `F`.
+    /// Builds the network.
     ///
     /// # Errors
     /// [`Error::TooFewLayers`], [`Error::ZeroWidthLayer`], [`Error::TooLarge`] for more than
     /// [`MAX_PARAMETERS`] parameters (checked before anything is allocated),
     /// [`Error::InvalidActivation`] (softmax anywhere but the output),
     /// [`Error::LossActivationMismatch`].
-    pub fn build<F: Float>(&self) -> Result<Network<F>> {
+    pub fn build(&self) -> Result<Network<F>> {
         let sizes = &self.sizes;
         if sizes.len() < 2 {
             return Err(Error::TooFewLayers { got: sizes.len() });
@@ -192,8 +194,9 @@ impl<F: Float> Network<F> {
     /// Starts building a network with the given layer sizes, input first.
     ///
     /// Defaults: ReLU hidden layers, softmax output, cross-entropy, [`Init::He`], seed 0.
-    pub fn builder(sizes: &[usize]) -> NetworkBuilder {
+    pub fn builder(sizes: &[usize]) -> NetworkBuilder<F> {
         NetworkBuilder {
+            float: std::marker::PhantomData,
             sizes: sizes.to_vec(),
             hidden: Activation::Relu,
             output: Activation::Softmax,
@@ -206,7 +209,7 @@ impl<F: Float> Network<F> {
 
     /// The seed's network in the dense engine: sigmoid everywhere (the input layer too),
     /// squared error, and the seed's initial weights ([`Init::Lernmi`]).
-    pub fn lernmi_builder(sizes: &[usize]) -> NetworkBuilder {
+    pub fn lernmi_builder(sizes: &[usize]) -> NetworkBuilder<F> {
         Self::builder(sizes)
             .hidden(Activation::Sigmoid)
             .output(Activation::Sigmoid)
@@ -714,15 +717,18 @@ impl<F: Float> Network<F> {
     /// at its target's first largest entry (the seed's argmax).
     ///
     /// # Shapes
-    /// `inputs`: (n, n_in); `targets`: (n, n_out), typically one-hot (see [`crate::one_hot`]).
+    /// `inputs`: (n, n_in); `targets`: n class labels (`&[usize]`) or (n, n_out) rows.
     ///
     /// # Errors
-    /// As [`Network::check_inputs`] and [`Network::check_targets`].
-    pub fn evaluate(
+    /// As [`Network::check_inputs`] and [`Network::check_targets`];
+    /// [`Error::LabelOutOfRange`] for a label ≥ n_out.
+    pub fn evaluate<'t>(
         &self,
         inputs: ArrayView2<'_, F>,
-        targets: ArrayView2<'_, F>,
+        targets: impl Into<Targets<'t, F>>,
     ) -> Result<Evaluation> {
+        let targets = targets.into().rows(self.n_outputs())?;
+        let targets = targets.view();
         self.check_inputs(inputs)?;
         self.check_targets(inputs, targets)?;
         let last = self.layers.len() - 1;

@@ -657,7 +657,7 @@ mod tests {
 
     #[test]
     fn a_step_count_at_its_maximum_is_an_error_not_an_overflow() {
-        let mut net = Network::<f32>::builder(&[3, 2]).build::<f32>().unwrap();
+        let mut net = Network::<f32>::builder(&[3, 2]).build().unwrap();
         let grads = net.zero_gradients();
         for optimizer in [Optimizer::sgd(0.1), Optimizer::adam(0.1)] {
             let mut state = OptimizerState::new(optimizer, &net).unwrap();
@@ -678,7 +678,7 @@ mod tests {
         let mut net = Network::<f64>::builder(&[1, 1])
             .output(crate::Activation::Identity)
             .loss(crate::Loss::SquaredError)
-            .build::<f64>()
+            .build()
             .unwrap();
         let (mut w, mut b) = net.layers_mut()[0].parameters_mut();
         w.fill(1.0);

@@ -16,25 +16,25 @@ pub enum Schedule {
         /// Multiplier in (0, 1].
         factor: f64,
     },
-    /// Cosine annealing from η down to η·`floor` over `epochs` epochs:
-    /// η_e = η·(floor + (1 − floor)·(1 + cos(π·e/epochs))/2).
+    /// Cosine annealing from η down to η·`floor` over the run's epochs E
+    /// ([`crate::TrainConfig::epochs`]): η_e = η·(floor + (1 − floor)·(1 + cos(π·e/E))/2).
+    /// Epochs past E (training on with [`crate::Trainer::train_epoch`]) stay at the floor.
     Cosine {
-        /// Length of the schedule in epochs (≥ 1); later epochs stay at the floor.
-        epochs: usize,
         /// Final learning rate as a fraction of η, in [0, 1].
         floor: f64,
     },
 }
 
 impl Schedule {
-    /// The learning rate for `epoch` (0-based) given the base rate.
-    pub fn learning_rate(&self, base: f64, epoch: usize) -> f64 {
+    /// The learning rate for `epoch` (0-based) of a run of `epochs` epochs, given the base
+    /// rate.
+    pub fn learning_rate(&self, base: f64, epoch: usize, epochs: usize) -> f64 {
         match *self {
             Schedule::Constant => base,
             Schedule::Step { every, factor } => {
                 base * factor.powi((epoch / every.max(1)).min(i32::MAX as usize) as i32)
             }
-            Schedule::Cosine { epochs, floor } => {
+            Schedule::Cosine { floor } => {
                 let t = (epoch as f64 / epochs.max(1) as f64).min(1.0);
                 base * (floor + (1.0 - floor) * 0.5 * (1.0 + (std::f64::consts::PI * t).cos()))
             }
@@ -44,7 +44,7 @@ impl Schedule {
     /// Checks the schedule's parameters.
     ///
     /// # Errors
-    /// [`Error::InvalidHyperparameter`] for `every` or `epochs` of 0, a factor outside (0, 1],
+    /// [`Error::InvalidHyperparameter`] for `every` of 0, a factor outside (0, 1],
     /// or a floor outside [0, 1].
     pub fn validate(&self) -> Result<()> {
         match *self {
@@ -66,14 +66,7 @@ impl Schedule {
                 }
                 Ok(())
             }
-            Schedule::Cosine { epochs, floor } => {
-                if epochs == 0 {
-                    return Err(Error::InvalidHyperparameter {
-                        name: "cosine schedule epochs",
-                        value: 0.0,
-                        reason: "must be at least 1",
-                    });
-                }
+            Schedule::Cosine { floor } => {
                 if !(0.0..=1.0).contains(&floor) {
                     return Err(Error::InvalidHyperparameter {
                         name: "cosine schedule floor",
@@ -97,16 +90,13 @@ mod tests {
             every: 2,
             factor: 0.5,
         };
-        let rates: Vec<f64> = (0..5).map(|e| schedule.learning_rate(0.1, e)).collect();
+        let rates: Vec<f64> = (0..5).map(|e| schedule.learning_rate(0.1, e, 5)).collect();
         assert_eq!(rates, [0.1, 0.1, 0.05, 0.05, 0.025]);
     }
 
     #[test]
     fn a_cosine_schedule_falls_from_the_base_to_the_floor() {
-        let schedule = Schedule::Cosine {
-            epochs: 4,
-            floor: 0.1,
-        };
+        let schedule = Schedule::Cosine { floor: 0.1 };
         // 0.1 + 0.9·(1 + cos(π·e/4))/2: 1, 0.1 + 0.45·(1 + √2/2), 0.55, 0.1 + 0.45·(1 − √2/2),
         // then the floor.
         let half = std::f64::consts::FRAC_1_SQRT_2;
@@ -119,13 +109,13 @@ mod tests {
             0.1,
         ];
         for (e, want) in expected.into_iter().enumerate() {
-            let got = schedule.learning_rate(1.0, e);
+            let got = schedule.learning_rate(1.0, e, 4);
             assert!((got - want).abs() < 1e-12, "epoch {e}: {got} != {want}");
         }
     }
 
     #[test]
     fn a_constant_schedule_keeps_the_base_rate() {
-        assert_eq!(Schedule::Constant.learning_rate(0.3, 1000), 0.3);
+        assert_eq!(Schedule::Constant.learning_rate(0.3, 1000, 1), 0.3);
     }
 }

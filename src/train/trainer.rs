@@ -7,6 +7,7 @@
 //! shard 0 + shard 1 + … in that order. Shard boundaries depend only on the configuration, never on the thread count,
 //! and so does every floating-point operation.
 
+use std::ops::ControlFlow;
 use std::time::Instant;
 
 use ndarray::{s, Array2, ArrayView2, Axis};
@@ -20,17 +21,19 @@ use crate::nn::network::Workspace;
 use crate::train::optimizer::OptimizerState;
 use crate::train::schedule::Schedule;
 use crate::train::threads::{keeping_the_pool_awake, ThreadChoice, Threads};
-use crate::{Activation, Error, Float, Gradients, Network, Optimizer, Result};
+use crate::{Error, Float, Gradients, Network, Optimizer, Result, Targets};
 
 /// The largest batch a [`TrainConfig`] accepts (2^16 = 65 536 samples, more than all of MNIST).
 pub const MAX_BATCH: usize = 1 << 16;
-/// The most threads a [`TrainConfig`] accepts.
+/// The most threads [`RunOptions`] accept.
 pub const MAX_THREADS: usize = 1024;
 /// The most memory, in bytes, that [`Trainer::new`] lets a trainer's buffers take (4 GiB);
-/// [`Trainer::with_memory_limit`] sets another limit.
+/// [`RunOptions::memory_limit`] sets another limit.
 pub const DEFAULT_MEMORY_LIMIT: usize = 4 << 30;
 
-/// How to train: epochs, batch size, optimiser, schedule, seed and parallelism.
+/// What training computes: epochs, batch and shard sizes, optimiser and weight decay, schedule,
+/// seed and shuffling. Everything here can change the trained weights; how the work is run
+/// (threads, memory), which cannot, is in [`RunOptions`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrainConfig {
     /// Passes over the training set.
@@ -47,15 +50,74 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Reshuffle every epoch (false: file order, as the seed trained).
     pub shuffle: bool,
+    /// Rows per shard. Results depend on this (summation order), never on the thread count.
+    pub shard_size: usize,
+}
+
+/// How a [`Trainer`] runs: threads and memory. None of it changes the trained weights.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RunOptions {
     /// Threads for the minibatch shards: `None` uses rayon's global pool, `Some(1)` runs on
     /// the calling thread alone.
     pub threads: Option<usize>,
-    /// Rows per shard. Results depend on this (summation order), never on `threads`.
-    pub shard_size: usize,
     /// Let the trainer run a step on one thread when that has lately been faster than the pool
     /// (as when other programs keep the other cores busy). Results are the same bits either
     /// way; only the speed changes. Default true.
     pub adaptive_threads: bool,
+    /// The most bytes the trainer's buffers may take (default [`DEFAULT_MEMORY_LIMIT`]).
+    pub memory_limit: usize,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            threads: None,
+            adaptive_threads: true,
+            memory_limit: DEFAULT_MEMORY_LIMIT,
+        }
+    }
+}
+
+impl RunOptions {
+    /// The calling thread alone (the seed's way, and the simplest to debug).
+    pub fn one_thread() -> Self {
+        RunOptions {
+            threads: Some(1),
+            ..RunOptions::default()
+        }
+    }
+
+    /// Checks the thread count.
+    ///
+    /// # Errors
+    /// [`Error::InvalidHyperparameter`] for a thread count of 0 or above [`MAX_THREADS`]:
+    /// every thread is started, so an absurd count is an error, not a billion threads.
+    pub fn validate(&self) -> Result<()> {
+        if let Some(t) = self.threads {
+            if t == 0 {
+                return Err(Error::InvalidHyperparameter {
+                    name: "threads",
+                    value: 0.0,
+                    reason: "must be at least 1",
+                });
+            }
+            at_most("threads", t, MAX_THREADS, "must be at most 1024")?;
+        }
+        Ok(())
+    }
+}
+
+/// [`Error::InvalidHyperparameter`] if `value` exceeds `limit`.
+fn at_most(name: &'static str, value: usize, limit: usize, reason: &'static str) -> Result<()> {
+    if value > limit {
+        Err(Error::InvalidHyperparameter {
+            name,
+            value: value as f64,
+            reason,
+        })
+    } else {
+        Ok(())
+    }
 }
 
 impl Default for TrainConfig {
@@ -68,9 +130,7 @@ impl Default for TrainConfig {
             weight_decay: 0.0,
             seed: 0,
             shuffle: true,
-            threads: None,
             shard_size: 32,
-            adaptive_threads: true,
         }
     }
 }
@@ -84,7 +144,6 @@ impl TrainConfig {
             optimizer: Optimizer::sgd(0.1),
             shuffle: false,
             shard_size: 1,
-            threads: Some(1),
             ..TrainConfig::default()
         }
     }
@@ -93,8 +152,7 @@ impl TrainConfig {
     ///
     /// # Errors
     /// [`Error::InvalidHyperparameter`] for a batch or shard size of 0, a batch above
-    /// [`MAX_BATCH`], a thread count of 0 or above [`MAX_THREADS`],
-    /// a negative or non-finite weight decay, or an invalid optimiser or schedule.
+    /// [`MAX_BATCH`], a negative or non-finite weight decay, or an invalid optimiser or schedule.
     pub fn validate(&self) -> Result<()> {
         let positive = |name, value: usize| {
             if value == 0 {
@@ -109,32 +167,14 @@ impl TrainConfig {
         };
         positive("batch_size", self.batch_size)?;
         positive("shard_size", self.shard_size)?;
-        if let Some(t) = self.threads {
-            positive("threads", t)?;
-        }
-        // Buffers are sized for a whole batch up front, and every thread is started: bound
-        // both, so that an absurd value (from a damaged checkpoint, say) is an error, not an
-        // attempt to allocate terabytes or start a billion threads.
-        let at_most = |name, value: usize, limit: usize, reason| {
-            if value > limit {
-                Err(Error::InvalidHyperparameter {
-                    name,
-                    value: value as f64,
-                    reason,
-                })
-            } else {
-                Ok(())
-            }
-        };
+        // Buffers are sized for a whole batch up front: bound it, so that an absurd value
+        // (from a damaged checkpoint, say) is an error, not an attempt to allocate terabytes.
         at_most(
             "batch_size",
             self.batch_size,
             MAX_BATCH,
             "must be at most 65536",
         )?;
-        if let Some(t) = self.threads {
-            at_most("threads", t, MAX_THREADS, "must be at most 1024")?;
-        }
         if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
             return Err(Error::InvalidHyperparameter {
                 name: "weight_decay",
@@ -183,8 +223,10 @@ pub struct EpochReport {
 pub trait Observer {
     /// After each minibatch.
     fn batch_end(&mut self, _progress: &BatchProgress) {}
-    /// After each epoch.
-    fn epoch_end(&mut self, _report: &EpochReport) {}
+    /// After each epoch; [`ControlFlow::Break`] stops [`Trainer::fit`] after this epoch.
+    fn epoch_end(&mut self, _report: &EpochReport) -> ControlFlow<()> {
+        ControlFlow::Continue(())
+    }
 }
 
 /// The observer that ignores everything.
@@ -194,8 +236,9 @@ impl Observer for () {}
 pub struct OnEpoch<C>(C);
 
 impl<C: FnMut(&EpochReport)> Observer for OnEpoch<C> {
-    fn epoch_end(&mut self, report: &EpochReport) {
-        (self.0)(report)
+    fn epoch_end(&mut self, report: &EpochReport) -> ControlFlow<()> {
+        (self.0)(report);
+        ControlFlow::Continue(())
     }
 }
 
@@ -210,10 +253,31 @@ struct Shard<F: Float> {
     loss: f64,
 }
 
-/// Trains a [`Network`] with a [`TrainConfig`]: holds the optimiser state, the epoch counter
-/// and every buffer a step needs, so that a step allocates nothing once the buffers exist.
+/// Trains a [`Network`] it owns with a [`TrainConfig`]: the network, the optimiser state, the
+/// epoch counter and every buffer a step needs, so that a step allocates nothing once the
+/// buffers exist.
+///
+/// ```
+/// use lernmi::{Network, TrainConfig, Trainer};
+/// use ndarray::array;
+///
+/// let net = Network::<f32>::builder(&[2, 4, 2]).seed(1).build()?;
+/// let mut trainer = Trainer::new(net, TrainConfig { epochs: 3, ..TrainConfig::default() })?;
+/// let x = array![[0.0, 1.0], [1.0, 0.0]];
+/// trainer.fit(x.view(), &[1, 0], &mut ())?;
+/// let net = trainer.into_network();
+/// assert_eq!(net.classify(x.view())?.len(), 2);
+/// # Ok::<(), lernmi::Error>(())
+/// ```
 pub struct Trainer<F: Float = f32> {
+    network: Network<F>,
+    engine: Engine<F>,
+}
+
+/// Everything of a [`Trainer`] but the network, which its methods take beside it.
+struct Engine<F: Float> {
     config: TrainConfig,
+    options: RunOptions,
     state: OptimizerState<F>,
     epoch: usize,
     threads: Threads,
@@ -223,49 +287,184 @@ pub struct Trainer<F: Float = f32> {
     batch_targets: Array2<F>,
     order: Vec<usize>,
     thread_choice: ThreadChoice,
-    /// The input activation of the network the trainer was made for: the workspaces hold
-    /// room for activated inputs only when it has one.
-    input_activation: Option<Activation>,
 }
 
 impl<F: Float> std::fmt::Debug for Trainer<F> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Trainer")
-            .field("config", &self.config)
-            .field("epoch", &self.epoch)
-            .field("optimizer_steps", &self.state.steps())
+            .field("sizes", &self.network.sizes())
+            .field("config", &self.engine.config)
+            .field("options", &self.engine.options)
+            .field("epoch", &self.engine.epoch)
+            .field("optimizer_steps", &self.engine.state.steps())
             .finish_non_exhaustive()
     }
 }
 
 impl<F: Float> Trainer<F> {
-    /// A trainer for `network` (used for the shapes of the buffers), whose buffers may take at
-    /// most [`DEFAULT_MEMORY_LIMIT`] bytes.
+    /// A trainer that owns `network`, with the default [`RunOptions`].
     ///
     /// # Errors
-    /// As [`Trainer::with_memory_limit`].
-    pub fn new(network: &Network<F>, config: TrainConfig) -> Result<Self> {
-        Self::with_memory_limit(network, config, DEFAULT_MEMORY_LIMIT)
+    /// As [`Trainer::with_options`].
+    pub fn new(network: Network<F>, config: TrainConfig) -> Result<Self> {
+        Self::with_options(network, config, RunOptions::default())
     }
 
-    /// A trainer for `network` whose buffers may take at most `limit` bytes.
+    /// A trainer that owns `network` and runs as `options` say.
     ///
     /// Every shard of a minibatch keeps buffers of its own (its rows' activations and the
     /// gradients of every parameter), so memory grows with the number of shards, ⌈batch_size /
     /// shard_size⌉, times the parameter count. The trainer estimates what its buffers take
-    /// before allocating any, and refuses a configuration that needs more than `limit`.
+    /// before allocating any, and refuses a configuration that needs more than
+    /// `options.memory_limit`.
     ///
     /// # Errors
-    /// As [`TrainConfig::validate`]; [`Error::TooLarge`] if the buffers would need more than
-    /// `limit` bytes (a larger `shard_size` or a smaller `batch_size` needs less);
-    /// [`Error::ThreadPool`] if the pool cannot be built.
-    pub fn with_memory_limit(
-        network: &Network<F>,
+    /// As [`TrainConfig::validate`] and [`RunOptions::validate`]; [`Error::TooLarge`] if the
+    /// buffers would need more than the memory limit (a larger `shard_size` or a smaller
+    /// `batch_size` needs less); [`Error::ThreadPool`] if the pool cannot be built.
+    pub fn with_options(
+        network: Network<F>,
         config: TrainConfig,
-        limit: usize,
+        options: RunOptions,
     ) -> Result<Self> {
+        let engine = Engine::new(&network, config, options)?;
+        Ok(Trainer { network, engine })
+    }
+
+    /// The network being trained.
+    pub fn network(&self) -> &Network<F> {
+        &self.network
+    }
+
+    /// The trained network, the trainer given up.
+    pub fn into_network(self) -> Network<F> {
+        self.network
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &TrainConfig {
+        &self.engine.config
+    }
+
+    /// How the trainer runs.
+    pub fn options(&self) -> &RunOptions {
+        &self.engine.options
+    }
+
+    /// The optimiser's state (moments and step count).
+    pub fn optimizer_state(&self) -> &OptimizerState<F> {
+        &self.engine.state
+    }
+
+    /// A trainer that continues from a saved optimiser state after `epoch` completed epochs.
+    pub(crate) fn restored(
+        network: Network<F>,
+        config: TrainConfig,
+        options: RunOptions,
+        state: OptimizerState<F>,
+        epoch: usize,
+    ) -> Result<Self> {
+        let mut trainer = Trainer::with_options(network, config, options)?;
+        trainer.engine.state = state;
+        trainer.engine.epoch = epoch;
+        Ok(trainer)
+    }
+
+    /// Epochs completed.
+    pub fn epoch(&self) -> usize {
+        self.engine.epoch
+    }
+
+    /// The learning rate the next epoch uses.
+    pub fn learning_rate(&self) -> f64 {
+        self.engine.learning_rate()
+    }
+
+    /// Trains the remaining epochs of the configuration and returns their reports; stops
+    /// early when the observer says so ([`Observer::epoch_end`]).
+    ///
+    /// # Shapes
+    /// `inputs`: (n, n_in); `targets`: n class labels (`&[usize]`, one-hot inside) or
+    /// (n, n_out) rows (see [`Targets`]). Labels and their one-hot rows train the same bits.
+    ///
+    /// # Errors
+    /// As [`Trainer::train_epoch`].
+    pub fn fit<'t>(
+        &mut self,
+        inputs: ArrayView2<'_, F>,
+        targets: impl Into<Targets<'t, F>>,
+        observer: &mut impl Observer,
+    ) -> Result<Vec<EpochReport>> {
+        let targets = targets.into().rows(self.network.n_outputs())?;
+        let targets = targets.view();
+        self.network.check_inputs(inputs)?;
+        self.network.check_targets(inputs, targets)?;
+        let mut reports = Vec::new();
+        while self.engine.epoch < self.engine.config.epochs {
+            let (report, flow) =
+                self.engine
+                    .train_epoch(&mut self.network, inputs, targets, observer)?;
+            reports.push(report);
+            if flow.is_break() {
+                break;
+            }
+        }
+        Ok(reports)
+    }
+
+    /// One pass over the training set in minibatches (shuffled if configured).
+    ///
+    /// # Shapes
+    /// As [`Trainer::fit`].
+    ///
+    /// # Errors
+    /// As [`Network::check_inputs`] and [`Network::check_targets`];
+    /// [`Error::LabelOutOfRange`] for a label ≥ n_out;
+    /// [`Error::StepCountOverflow`] if the optimiser's step count cannot grow; and
+    /// [`Error::Diverged`] if a loss or gradient becomes NaN or infinite: the network then
+    /// keeps its last finite weights.
+    pub fn train_epoch<'t>(
+        &mut self,
+        inputs: ArrayView2<'_, F>,
+        targets: impl Into<Targets<'t, F>>,
+        observer: &mut impl Observer,
+    ) -> Result<EpochReport> {
+        let targets = targets.into().rows(self.network.n_outputs())?;
+        let targets = targets.view();
+        self.network.check_inputs(inputs)?;
+        self.network.check_targets(inputs, targets)?;
+        let (report, _) = self
+            .engine
+            .train_epoch(&mut self.network, inputs, targets, observer)?;
+        Ok(report)
+    }
+
+    /// One update from one minibatch (at most `batch_size` rows) at the current epoch's
+    /// learning rate; returns the batch's mean loss before the update.
+    ///
+    /// # Errors
+    /// As [`Trainer::train_epoch`]; [`Error::InvalidHyperparameter`] for a batch larger than
+    /// the configured batch size.
+    pub fn step<'t>(
+        &mut self,
+        inputs: ArrayView2<'_, F>,
+        targets: impl Into<Targets<'t, F>>,
+    ) -> Result<f64> {
+        let targets = targets.into().rows(self.network.n_outputs())?;
+        let targets = targets.view();
+        self.network.check_inputs(inputs)?;
+        self.network.check_targets(inputs, targets)?;
+        self.engine.step(&mut self.network, inputs, targets)
+    }
+}
+
+impl<F: Float> Engine<F> {
+    /// Buffers and optimiser state for `network`.
+    fn new(network: &Network<F>, config: TrainConfig, options: RunOptions) -> Result<Self> {
         config.validate()?;
-        let needed = buffer_bytes(network, &config);
+        options.validate()?;
+        let needed = buffer_bytes(network, &config, &options);
+        let limit = options.memory_limit;
         if needed > limit as u128 {
             return Err(Error::TooLarge {
                 what: "the trainer's buffers",
@@ -273,10 +472,10 @@ impl<F: Float> Trainer<F> {
                 limit: limit as u128,
                 unit: "bytes",
                 hint: "each shard holds every parameter's gradient: raise shard_size, lower \
-                       batch_size, or raise the limit (Trainer::with_memory_limit)",
+                       batch_size, or raise RunOptions::memory_limit",
             });
         }
-        let threads = Threads::new(config.threads)?;
+        let threads = Threads::new(options.threads)?;
         let (shard_rows, n_shards) = shard_layout(&config);
         let shards = (0..n_shards)
             .map(|_| Shard {
@@ -285,7 +484,7 @@ impl<F: Float> Trainer<F> {
                 loss: 0.0,
             })
             .collect();
-        Ok(Trainer {
+        Ok(Engine {
             state: OptimizerState::new(config.optimizer, network)?,
             epoch: 0,
             threads,
@@ -295,86 +494,25 @@ impl<F: Float> Trainer<F> {
             batch_targets: Array2::zeros((config.batch_size, network.n_outputs())),
             order: Vec::new(),
             thread_choice: ThreadChoice::default(),
-            input_activation: network.input_activation(),
+            options,
             config,
         })
     }
 
-    /// The configuration.
-    pub fn config(&self) -> &TrainConfig {
-        &self.config
-    }
-
-    /// The optimiser's state (moments and step count).
-    pub fn optimizer_state(&self) -> &OptimizerState<F> {
-        &self.state
-    }
-
-    /// A trainer that continues from a saved optimiser state after `epoch` completed epochs.
-    pub(crate) fn restored(
-        network: &Network<F>,
-        config: TrainConfig,
-        state: OptimizerState<F>,
-        epoch: usize,
-    ) -> Result<Self> {
-        let mut trainer = Trainer::new(network, config)?;
-        trainer.state = state;
-        trainer.epoch = epoch;
-        Ok(trainer)
-    }
-
-    /// Epochs completed.
-    pub fn epoch(&self) -> usize {
-        self.epoch
-    }
-
     /// The learning rate the next epoch uses.
-    pub fn learning_rate(&self) -> f64 {
-        self.config
-            .schedule
-            .learning_rate(self.config.optimizer.learning_rate(), self.epoch)
+    fn learning_rate(&self) -> f64 {
+        let (base, epochs) = (self.config.optimizer.learning_rate(), self.config.epochs);
+        self.config.schedule.learning_rate(base, self.epoch, epochs)
     }
 
-    /// Trains the remaining epochs of the configuration and returns their reports.
-    ///
-    /// # Shapes
-    /// `inputs`: (n, n_in); `targets`: (n, n_out).
-    ///
-    /// # Errors
-    /// As [`Trainer::train_epoch`].
-    pub fn fit(
+    /// [`Trainer::train_epoch`] on `network`, whose inputs and targets are checked.
+    fn train_epoch(
         &mut self,
         network: &mut Network<F>,
         inputs: ArrayView2<'_, F>,
         targets: ArrayView2<'_, F>,
         observer: &mut impl Observer,
-    ) -> Result<Vec<EpochReport>> {
-        let mut reports = Vec::new();
-        while self.epoch < self.config.epochs {
-            reports.push(self.train_epoch(network, inputs, targets, observer)?);
-        }
-        Ok(reports)
-    }
-
-    /// One pass over the training set in minibatches (shuffled if configured).
-    ///
-    /// # Errors
-    /// [`Error::Shape`] or [`Error::NetworkMismatch`] if the network is not shaped like the one
-    /// the trainer was made for (other layer sizes, another input activation); as
-    /// [`Network::check_inputs`] and [`Network::check_targets`];
-    /// [`Error::StepCountOverflow`] if the optimiser's step count cannot grow; and
-    /// [`Error::Diverged`] if a loss or gradient becomes NaN or infinite: the network then
-    /// keeps its last finite weights.
-    pub fn train_epoch(
-        &mut self,
-        network: &mut Network<F>,
-        inputs: ArrayView2<'_, F>,
-        targets: ArrayView2<'_, F>,
-        observer: &mut impl Observer,
-    ) -> Result<EpochReport> {
-        self.check_network(network)?;
-        network.check_inputs(inputs)?;
-        network.check_targets(inputs, targets)?;
+    ) -> Result<(EpochReport, ControlFlow<()>)> {
         let start = Instant::now();
         let n = inputs.nrows();
         let learning_rate = self.learning_rate();
@@ -416,25 +554,17 @@ impl<F: Float> Trainer<F> {
             learning_rate,
         };
         self.epoch += 1;
-        observer.epoch_end(&report);
-        Ok(report)
+        let flow = observer.epoch_end(&report);
+        Ok((report, flow))
     }
 
-    /// One update from one minibatch (at most `batch_size` rows) at the current epoch's
-    /// learning rate; returns the batch's mean loss before the update.
-    ///
-    /// # Errors
-    /// As [`Trainer::train_epoch`]; [`Error::InvalidHyperparameter`] for a batch larger than
-    /// the configured batch size.
-    pub fn step(
+    /// [`Trainer::step`] on `network`, whose inputs and targets are checked.
+    fn step(
         &mut self,
         network: &mut Network<F>,
         inputs: ArrayView2<'_, F>,
         targets: ArrayView2<'_, F>,
     ) -> Result<f64> {
-        self.check_network(network)?;
-        network.check_inputs(inputs)?;
-        network.check_targets(inputs, targets)?;
         let rows = inputs.nrows();
         if rows > self.config.batch_size {
             return Err(Error::InvalidHyperparameter {
@@ -449,46 +579,6 @@ impl<F: Float> Trainer<F> {
             .assign(&targets);
         let learning_rate = self.learning_rate();
         self.step_prepared(network, rows, learning_rate, 0)
-    }
-
-    /// Checks that `network` is shaped like the one the trainer was made for, with the same
-    /// input activation: the buffers and the optimiser state were made to fit it.
-    ///
-    /// # Errors
-    /// [`Error::Shape`] for other layer sizes, [`Error::NetworkMismatch`] for another input
-    /// activation.
-    pub(crate) fn check_network(&self, network: &Network<F>) -> Result<()> {
-        if network.input_activation() != self.input_activation {
-            let name =
-                |a: Option<Activation>| a.map_or_else(|| "none".into(), |a| format!("{a:?}"));
-            return Err(Error::NetworkMismatch {
-                what: "input activation of the network given to the trainer",
-                expected: name(self.input_activation),
-                got: name(network.input_activation()),
-            });
-        }
-        let matches = self.total.layers.len() == network.layers().len()
-            && self
-                .total
-                .layers
-                .iter()
-                .zip(network.layers())
-                .all(|(g, l)| g.weights.dim() == l.weights().dim());
-        if matches && self.batch_inputs.ncols() == network.n_inputs() {
-            Ok(())
-        } else {
-            Err(Error::Shape {
-                what: "network given to the trainer".into(),
-                expected: self.shape(),
-                got: network.sizes(),
-            })
-        }
-    }
-
-    fn shape(&self) -> Vec<usize> {
-        std::iter::once(self.batch_inputs.ncols())
-            .chain(self.total.layers.iter().map(|g| g.biases.len()))
-            .collect()
     }
 
     /// The step on the first `rows` rows of the batch buffers, minibatch `batch` of the
@@ -524,7 +614,7 @@ impl<F: Float> Trainer<F> {
         }
         let can_split = self.threads.count() > 1 && rows > 1;
         let parallel =
-            can_split && (!self.config.adaptive_threads || self.thread_choice.parallel_next());
+            can_split && (!self.options.adaptive_threads || self.thread_choice.parallel_next());
         let started = Instant::now();
         let n_shards = self.compute_gradients(network, rows, parallel);
         let loss = self.apply_update(network, rows, n_shards, learning_rate, parallel, batch)?;
@@ -638,7 +728,11 @@ fn shard_layout(config: &TrainConfig) -> (usize, usize) {
 
 /// An upper estimate of the bytes a [`Trainer`]'s buffers take for `network` and `config`,
 /// in `u128` so that no configuration can overflow it (saturating, to be safe all the same).
-fn buffer_bytes<F: Float>(network: &Network<F>, config: &TrainConfig) -> u128 {
+fn buffer_bytes<F: Float>(
+    network: &Network<F>,
+    config: &TrainConfig,
+    options: &RunOptions,
+) -> u128 {
     let big = |n: usize| n as u128;
     let (shard_rows, n_shards) = shard_layout(config);
     let parameters = big(network.parameter_count());
@@ -648,7 +742,7 @@ fn buffer_bytes<F: Float>(network: &Network<F>, config: &TrainConfig) -> u128 {
     // Per shard: activated inputs, then Z, A and Δ of every layer, for each row.
     let rows = big(shard_rows).saturating_mul(activated_inputs.saturating_add(3 * widths));
     let packing = packing_elements(network, shard_rows);
-    let threads = config.threads.unwrap_or_else(rayon::current_num_threads);
+    let threads = options.threads.unwrap_or_else(rayon::current_num_threads);
     let per_shard = rows.saturating_add(parameters).saturating_add(packing);
     // The optimiser keeps up to two arrays per parameter (plain SGD: one to write into).
     let moments = match config.optimizer {
