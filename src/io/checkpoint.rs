@@ -33,7 +33,7 @@
 //! the shapes of the optimiser's moments, and `epoch`.
 //!
 //! ```
-//! use lernmi::{checkpoint::Checkpoint, Network, TrainConfig, Trainer};
+//! use lernmi::{Checkpoint, Network, TrainConfig, Trainer};
 //! use ndarray::array;
 //!
 //! let x = array![[0.0f32, 1.0], [1.0, 0.0], [1.0, 1.0], [0.0, 0.0]];

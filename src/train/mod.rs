@@ -3,11 +3,13 @@
 //! learning-rate schedules ([`schedule`]), the threads a step runs on, and the observers that
 //! see each batch and epoch.
 
+pub mod early_stopping;
 pub mod optimizer;
 pub mod schedule;
 mod threads;
 mod trainer;
 
+pub use early_stopping::{EarlyStopping, Goal, Verdict};
 pub use optimizer::{Optimizer, OptimizerState};
 pub use schedule::Schedule;
 pub use trainer::*;
