@@ -138,3 +138,40 @@ fn parallel_products_are_bit_identical_for_1_2_and_7_threads() {
         assert_eq!(bits(&one), bits(&many), "{threads} threads differ from 1");
     }
 }
+
+#[test]
+fn labels_and_their_one_hot_rows_train_the_same_bits() {
+    let (x, y) = data(300);
+    let labels: Vec<usize> = y
+        .rows()
+        .into_iter()
+        .map(|r| r.iter().position(|&v| v == 1.0).unwrap())
+        .collect();
+    let train = |targets: lernmi::Targets<'_, f32>| {
+        let net = Network::<f32>::builder(&[20, 16, 4])
+            .seed(2)
+            .build()
+            .unwrap();
+        let config = TrainConfig {
+            epochs: 2,
+            batch_size: 30,
+            shard_size: 10,
+            optimizer: Optimizer::adam(1e-2),
+            ..TrainConfig::default()
+        };
+        let mut trainer = Trainer::new(net, config).unwrap();
+        trainer.fit(x.view(), targets, &mut ()).unwrap();
+        trainer.into_network()
+    };
+    let from_labels = train(lernmi::Targets::Labels(&labels));
+    let from_rows = train(lernmi::Targets::Values(y.view()));
+    assert_eq!(from_labels, from_rows);
+    let trained = Network::<f32>::builder(&[20, 16, 4])
+        .seed(2)
+        .build()
+        .unwrap();
+    assert_ne!(from_labels, trained, "training must change the weights");
+    let by_labels = from_labels.evaluate(x.view(), &labels).unwrap();
+    let by_rows = from_labels.evaluate(x.view(), y.view()).unwrap();
+    assert_eq!(by_labels, by_rows);
+}
