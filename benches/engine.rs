@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
 use criterion::{measurement::WallTime, BenchmarkId, SamplingMode};
-use lernmi::{Activation, Float, Init, Loss, Network, Optimizer, TrainConfig, Trainer};
+use lernmi::{Activation, Float, Init, Loss, Network, Optimizer, RunOptions, TrainConfig, Trainer};
 use ndarray::linalg::general_mat_mul;
 
 #[allow(dead_code)] // only the FMA loops are used here, not the timing helper
@@ -108,12 +108,11 @@ impl Config {
         builder.build().expect("valid network")
     }
 
-    fn train_config(&self, threads: Option<usize>) -> TrainConfig {
+    fn train_config(&self) -> TrainConfig {
         TrainConfig {
             batch_size: self.batch,
             shard_size: self.shard,
             optimizer: Optimizer::sgd(self.learning_rate),
-            threads,
             ..TrainConfig::default()
         }
     }
@@ -143,8 +142,12 @@ fn train_step(c: &mut Criterion) {
         (&LERNMI, Some(1), "threads=1"),
     ];
     for (config, threads, label) in cases {
-        let mut net = config.network();
-        let mut trainer = Trainer::new(&net, config.train_config(threads)).expect("valid config");
+        let options = RunOptions {
+            threads,
+            ..RunOptions::default()
+        };
+        let mut trainer = Trainer::with_options(config.network(), config.train_config(), options)
+            .expect("valid config");
         let n_in = config.sizes[0];
         let n_out = *config.sizes.last().expect("sizes");
         let (x, y) = data::<f32>(config.batch * BATCHES, n_in, n_out, 1);
@@ -156,7 +159,7 @@ fn train_step(c: &mut Criterion) {
                 batch = (batch + 1) % BATCHES;
                 let x = x.slice(s![rows.clone(), ..]);
                 let y = y.slice(s![rows, ..]);
-                black_box(trainer.step(&mut net, x, y).expect("finite step"))
+                black_box(trainer.step(x, y).expect("finite step"))
             })
         });
     }
@@ -177,12 +180,14 @@ fn graph_vs_engine(c: &mut Criterion) {
     });
 
     // The same network (weights, input sigmoid, squared error) in the dense engine.
-    let mut net = lernmi::graph::Network::new(&sizes)
+    let net = lernmi::graph::Network::new(&sizes)
         .and_then(|g| g.to_dense())
         .expect("valid network");
-    let mut trainer = Trainer::new(&net, TrainConfig::lernmi()).expect("valid config");
+    let seeds = RunOptions::one_thread();
+    let mut trainer =
+        Trainer::with_options(net, TrainConfig::lernmi(), seeds).expect("valid config");
     group.bench_function("engine_step", |b| {
-        b.iter(|| black_box(trainer.step(&mut net, x.view(), y.view()).unwrap()))
+        b.iter(|| black_box(trainer.step(x.view(), y.view()).unwrap()))
     });
 
     // Without the seed's input sigmoid: its 784 calls of libm's exp per sample, which both
@@ -195,12 +200,13 @@ fn graph_vs_engine(c: &mut Criterion) {
     group.bench_function("graph_learn_no_input_sigmoid", |b| {
         b.iter(|| black_box(graph.learn(black_box(&x_row), black_box(&y_row)).unwrap()))
     });
-    let mut net = lernmi::graph::Network::with_options(&sizes, options)
+    let net = lernmi::graph::Network::with_options(&sizes, options)
         .and_then(|g| g.to_dense())
         .expect("valid network");
-    let mut trainer = Trainer::new(&net, TrainConfig::lernmi()).expect("valid config");
+    let mut trainer =
+        Trainer::with_options(net, TrainConfig::lernmi(), seeds).expect("valid config");
     group.bench_function("engine_step_no_input_sigmoid", |b| {
-        b.iter(|| black_box(trainer.step(&mut net, x.view(), y.view()).unwrap()))
+        b.iter(|| black_box(trainer.step(x.view(), y.view()).unwrap()))
     });
     group.finish();
 }

@@ -249,7 +249,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         learning_rate: args.rate,
     };
     let mut graph = Graph::with_options(&sizes, options)?;
-    let mut dense: Network<f64> = graph.to_dense()?;
+    let dense: Network<f64> = graph.to_dense()?;
     let last = sizes.len() - 1;
 
     // Each neuron's name and position in its layer's list (0 = the bias neuron, k ≥ 1 = the
@@ -300,7 +300,9 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         optimizer: Optimizer::sgd(args.rate),
         ..TrainConfig::lernmi()
     };
-    Trainer::new(&dense, config)?.step(&mut dense, inputs.view(), targets.view())?;
+    let mut trainer = Trainer::new(dense, config)?;
+    trainer.step(inputs.view(), targets.view())?;
+    let dense = trainer.into_network();
 
     let mut checks = Checks::default();
     let eta = args.rate;

@@ -7,7 +7,7 @@ use std::time::Instant;
 use clap::{Parser, ValueEnum};
 use lernmi::data::PixelScale;
 use lernmi::graph::{GraphOptions, Network as Graph};
-use lernmi::{Network, TrainConfig, Trainer};
+use lernmi::{Network, RunOptions, TrainConfig, Trainer};
 
 #[path = "support/mod.rs"]
 mod support;
@@ -70,7 +70,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         ..GraphOptions::default()
     };
     let mut graph = Graph::with_options(&[train_x.ncols(), 15, 10], options)?;
-    let mut dense: Network<f64> = graph.to_dense()?;
+    let dense: Network<f64> = graph.to_dense()?;
 
     // The object graph: Lernmi's learn(), one sample at a time.
     let start = Instant::now();
@@ -89,8 +89,10 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     }
 
     // The dense engine: the same per-sample SGD, as matrix products.
-    let mut trainer = Trainer::new(&dense, TrainConfig::lernmi())?;
-    let report = trainer.train_epoch(&mut dense, train_x.view(), train_y.view(), &mut ())?;
+    let seeds = RunOptions::one_thread();
+    let mut trainer = Trainer::with_options(dense, TrainConfig::lernmi(), seeds)?;
+    let report = trainer.train_epoch(train_x.view(), train_y.view(), &mut ())?;
+    let dense = trainer.into_network();
     let dense_eval = dense.evaluate(test_x.view(), test_y.view())?;
 
     let max_diff = graph.to_dense()?.max_parameter_difference(&dense)?;

@@ -16,9 +16,10 @@ use indicatif::ProgressBar;
 use lernmi::data::PixelScale;
 use lernmi::io::checkpoint::Checkpoint;
 use lernmi::{
-    Activation, BatchProgress, EpochReport, Network, Observer, Optimizer, Schedule, TrainConfig,
-    Trainer,
+    Activation, BatchProgress, EpochReport, Network, Observer, Optimizer, RunOptions, Schedule,
+    TrainConfig, Trainer,
 };
+use std::ops::ControlFlow;
 
 #[path = "support/mod.rs"]
 mod support;
@@ -121,8 +122,9 @@ impl Observer for Progress {
             self.running_loss
         ));
     }
-    fn epoch_end(&mut self, _report: &EpochReport) {
+    fn epoch_end(&mut self, _report: &EpochReport) -> ControlFlow<()> {
         self.bar.finish_and_clear();
+        ControlFlow::Continue(())
     }
 }
 
@@ -158,16 +160,16 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         epochs: args.epochs,
         batch_size: args.batch,
         optimizer,
-        schedule: Schedule::Cosine {
-            epochs: args.epochs.max(1),
-            floor: 0.02,
-        },
+        schedule: Schedule::Cosine { floor: 0.02 },
         seed: args.seed,
-        threads: args.threads,
         shard_size: args.batch.div_ceil(2).max(1),
         ..TrainConfig::default()
     };
-    let (mut net, mut trainer) = if let Some(path) = &args.resume {
+    let options = RunOptions {
+        threads: args.threads,
+        ..RunOptions::default()
+    };
+    let mut trainer = if let Some(path) = &args.resume {
         // The checkpoint holds the network and every hyperparameter; only the number of
         // epochs and the threads come from the command line.
         let mut checkpoint = Checkpoint::<f32>::load(path)?;
@@ -180,7 +182,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
             checkpoint.config.epochs
         ));
         checkpoint.config.epochs = args.epochs;
-        checkpoint.config.threads = args.threads;
+        checkpoint.options = options;
         check_shape(path, &checkpoint.network, train_x.ncols(), train_y.ncols())?;
         checkpoint.resume()?
     } else {
@@ -198,9 +200,9 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
                 .seed(args.seed)
                 .build()?
         };
-        let trainer = Trainer::new(&net, config)?;
-        (net, trainer)
+        Trainer::with_options(net, config, options)?
     };
+    let net = trainer.network().clone();
     let sizes = net.sizes();
     let config = trainer.config().clone();
     say(format!(
@@ -228,12 +230,12 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let mut total_train_s = 0.0;
     let epochs_before = trainer.epoch();
     for _ in trainer.epoch()..args.epochs {
-        let report =
-            trainer.train_epoch(&mut net, train_x.view(), train_y.view(), &mut progress)?;
+        let report = trainer.train_epoch(train_x.view(), train_y.view(), &mut progress)?;
         total_train_s += report.seconds;
         if let Some(path) = &args.checkpoint {
-            trainer.save_checkpoint(&net, path)?;
+            trainer.save_checkpoint(path)?;
         }
+        let net = trainer.network();
         let test = net.evaluate(test_x.view(), test_y.view())?;
         if args.plot.is_some() {
             let train = net.evaluate(train_x.view(), train_y.view())?;
@@ -274,7 +276,9 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
             );
         }
     }
-    if trainer.epoch() > epochs_before {
+    let trainer_epoch = trainer.epoch();
+    let net = trainer.into_network();
+    if trainer_epoch > epochs_before {
         say(format!("trained in {total_train_s:.1} s"));
     } else {
         // Nothing to train (--epochs 0, or a checkpoint already at --epochs): evaluate only.
@@ -283,7 +287,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
             println!(
                 "{}",
                 serde_json::json!({
-                    "epoch": trainer.epoch(),
+                    "epoch": trainer_epoch,
                     "test_loss": test.loss,
                     "test_acc": test.accuracy(),
                     "data": source.name(),
@@ -320,8 +324,8 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
                 net.layers()[0].activation().name(),
                 config.optimizer.name(),
                 config.batch_size,
-                trainer.epoch(),
-                if trainer.epoch() == 1 { "" } else { "s" }
+                trainer_epoch,
+                if trainer_epoch == 1 { "" } else { "s" }
             );
             let (x, y, out) = (test_x.view(), test_y.view(), test_outputs.view());
             for path in support::plot::write_all(dir, &title, &history, x, y, out)? {

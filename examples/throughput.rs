@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use clap::{Parser, ValueEnum};
 use lernmi::data::PixelScale;
-use lernmi::{Activation, Init, Loss, Network, Optimizer, TrainConfig, Trainer};
+use lernmi::{Activation, Init, Loss, Network, Optimizer, RunOptions, TrainConfig, Trainer};
 
 #[path = "support/mod.rs"]
 mod support;
@@ -93,7 +93,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     } else {
         builder
     };
-    let mut net: Network = builder.build()?;
+    let net: Network = builder.build()?;
 
     let (mut train, test) = (mnist.train, mnist.test);
     if config == Config::Lernmi {
@@ -113,19 +113,23 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         epochs: args.epochs,
         batch_size: batch,
         shard_size: args.shard.unwrap_or(shard),
-        adaptive_threads: !args.no_adapt,
         optimizer: Optimizer::sgd(lr),
         shuffle: config != Config::Lernmi,
-        threads: Some(args.threads),
         seed: args.seed,
         ..TrainConfig::default()
     };
-    let mut trainer = Trainer::new(&net, config)?;
+    let options = RunOptions {
+        threads: Some(args.threads),
+        adaptive_threads: !args.no_adapt,
+        ..RunOptions::default()
+    };
+    let mut trainer = Trainer::with_options(net, config, options)?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(args.threads)
         .build()?;
     for _ in 0..args.epochs {
-        let report = trainer.train_epoch(&mut net, x.view(), y.view(), &mut ())?;
+        let report = trainer.train_epoch(x.view(), y.view(), &mut ())?;
+        let net = trainer.network();
         let acc = pool
             .install(|| net.evaluate(test_x.view(), test_y.view()))?
             .accuracy();
@@ -139,6 +143,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     // Inference: the whole test set, forward only; median of the repeats after a warm-up.
+    let net = trainer.into_network();
     let mut times = Vec::new();
     let mut acc = 0.0;
     pool.install(|| -> lernmi::Result<()> {

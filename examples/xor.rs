@@ -15,7 +15,7 @@ fn main() -> Result<(), lernmi::Error> {
         learning_rate: 0.5,
     };
     let mut graph = Graph::with_options(&[2, 3, 1], options)?;
-    let mut dense: Network<f64> = graph.to_dense()?;
+    let dense: Network<f64> = graph.to_dense()?;
 
     // The graph: forward, backward, update, one sample at a time, as the seed did.
     for _ in 0..5000 {
@@ -29,7 +29,9 @@ fn main() -> Result<(), lernmi::Error> {
         optimizer: lernmi::Optimizer::sgd(0.5),
         ..TrainConfig::lernmi()
     };
-    Trainer::new(&dense, config)?.fit(&mut dense, inputs.view(), targets.view(), &mut ())?;
+    let mut trainer = Trainer::new(dense, config)?;
+    trainer.fit(inputs.view(), targets.view(), &mut ())?;
+    let dense = trainer.into_network();
 
     let from_engine = dense.predict(inputs.view())?;
     println!(" a  b | graph   engine  | a XOR b");

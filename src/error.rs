@@ -250,3 +250,32 @@ fn list_failures(tried: &[Error]) -> String {
 
 /// `Result` with the crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What made a training step refuse to update, with the batch's mean loss; the trainer turns
+/// it into [`Error::Diverged`] with the epoch and batch.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Divergence {
+    /// The loss is NaN or infinite.
+    Loss(f64),
+    /// A gradient is NaN or infinite.
+    Gradient(f64),
+    /// The update would make a weight infinite.
+    Weight(f64),
+}
+
+impl Divergence {
+    /// The error for this divergence at minibatch `batch` of epoch `epoch`.
+    pub(crate) fn at(self, epoch: usize, batch: usize) -> Error {
+        let (loss, cause) = match self {
+            Divergence::Loss(loss) => (loss, "the loss is not finite"),
+            Divergence::Gradient(loss) => (loss, "a gradient is not finite"),
+            Divergence::Weight(loss) => (loss, "the update would make a weight infinite"),
+        };
+        Error::Diverged {
+            epoch,
+            batch,
+            loss,
+            cause,
+        }
+    }
+}

@@ -16,15 +16,16 @@
 //! // XOR, the seed's first demo: [2, 3, 1] sigmoid network, squared error.
 //! let inputs = array![[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]];
 //! let targets = array![[0.0], [1.0], [1.0], [0.0]];
-//! let mut net: Network<f64> = Network::<f64>::builder(&[2, 3, 1])
+//! let net = Network::<f64>::builder(&[2, 3, 1])
 //!     .hidden(Activation::Sigmoid)
 //!     .output(Activation::Sigmoid)
 //!     .loss(Loss::SquaredError)
 //!     .seed(1)
 //!     .build()?;
 //! let config = TrainConfig { epochs: 4000, batch_size: 4, optimizer: Optimizer::sgd(2.0), ..TrainConfig::default() };
-//! Trainer::new(&net, config)?.fit(&mut net, inputs.view(), targets.view(), &mut ())?;
-//! let eval = net.evaluate(inputs.view(), targets.view())?;
+//! let mut trainer = Trainer::new(net, config)?;
+//! trainer.fit(inputs.view(), targets.view(), &mut ())?;
+//! let eval = trainer.network().evaluate(inputs.view(), targets.view())?;
 //! assert!(eval.loss < 0.01);
 //! # Ok::<(), lernmi::Error>(())
 //! ```
@@ -67,9 +68,9 @@ pub use float::Float;
 pub use io::checkpoint::Checkpoint;
 pub use nn::{
     one_hot, Activation, Dense, Evaluation, Gradients, Init, LayerGradients, Loss, Network,
-    NetworkBuilder, PredictScratch,
+    NetworkBuilder, PredictScratch, Targets,
 };
 pub use train::{
-    on_epoch, BatchProgress, EpochReport, Observer, Optimizer, OptimizerState, Schedule,
-    TrainConfig, Trainer,
+    on_epoch, BatchProgress, EpochReport, Observer, Optimizer, OptimizerState, RunOptions,
+    Schedule, TrainConfig, Trainer,
 };

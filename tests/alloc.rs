@@ -15,7 +15,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use lernmi::{Activation, Init, Loss, Network, Optimizer, TrainConfig, Trainer};
+use lernmi::{Activation, Init, Loss, Network, Optimizer, RunOptions, TrainConfig, Trainer};
 use ndarray::linalg::general_mat_mul;
 use ndarray::{s, Array2};
 
@@ -143,20 +143,20 @@ const MEASURED: usize = 20;
 /// Allocations of `measured` steps after `WARM_UP` steps, cycling through the minibatches of
 /// `x`, counted on the calling thread (`here`) or on every thread.
 fn steps<F: lernmi::Float>(
-    net: &mut Network<F>,
-    config: TrainConfig,
+    net: Network<F>,
+    (config, options): (TrainConfig, RunOptions),
     (x, y): (&Array2<F>, &Array2<F>),
     measured: usize,
     here: bool,
 ) -> usize {
     let batch = config.batch_size;
     let batches = x.nrows() / batch;
-    let mut trainer = Trainer::new(net, config).expect("valid config");
+    let mut trainer = Trainer::with_options(net, config, options).expect("valid config");
     let mut step = |i: usize| {
         let rows = (i % batches) * batch..(i % batches + 1) * batch;
         let x = x.slice(s![rows.clone(), ..]);
         let y = y.slice(s![rows, ..]);
-        trainer.step(net, x, y).expect("finite step");
+        trainer.step(x, y).expect("finite step");
     };
     for i in 0..WARM_UP {
         step(i);
@@ -171,17 +171,17 @@ fn steps<F: lernmi::Float>(
 
 /// Allocations of one `train_epoch` after a warm-up epoch, on the calling thread.
 fn epoch<F: lernmi::Float>(
-    net: &mut Network<F>,
-    config: TrainConfig,
+    net: Network<F>,
+    (config, options): (TrainConfig, RunOptions),
     (x, y): (&Array2<F>, &Array2<F>),
 ) -> usize {
-    let mut trainer = Trainer::new(net, config).expect("valid config");
+    let mut trainer = Trainer::with_options(net, config, options).expect("valid config");
     trainer
-        .train_epoch(net, x.view(), y.view(), &mut ())
+        .train_epoch(x.view(), y.view(), &mut ())
         .expect("finite epoch");
     allocations_here(|| {
         trainer
-            .train_epoch(net, x.view(), y.view(), &mut ())
+            .train_epoch(x.view(), y.view(), &mut ())
             .expect("finite epoch")
     })
 }
@@ -212,22 +212,27 @@ fn lernmi_f64() -> Network<f64> {
 }
 
 /// Batch 64 in shards of 32, as the `small` benchmark.
-fn small_config(optimizer: Optimizer, threads: Option<usize>) -> TrainConfig {
-    TrainConfig {
+fn small_config(optimizer: Optimizer, threads: Option<usize>) -> (TrainConfig, RunOptions) {
+    let config = TrainConfig {
         batch_size: 64,
         shard_size: 32,
         optimizer,
-        threads,
         ..TrainConfig::default()
-    }
+    };
+    let options = RunOptions {
+        threads,
+        ..RunOptions::default()
+    };
+    (config, options)
 }
 
 /// One sample at a time, on the calling thread.
-fn lernmi_config(optimizer: Optimizer) -> TrainConfig {
-    TrainConfig {
+fn lernmi_config(optimizer: Optimizer) -> (TrainConfig, RunOptions) {
+    let config = TrainConfig {
         optimizer,
         ..TrainConfig::lernmi()
-    }
+    };
+    (config, RunOptions::one_thread())
 }
 
 /// Prints a count, and in debug mode how many of its allocations were in matrixmultiply.
@@ -286,7 +291,7 @@ fn training_steps_allocate_nothing_in_steady_state() {
         count(
             format!("{MEASURED} steps, small, {name}, 1 thread"),
             steps(
-                &mut small(),
+                small(),
                 config,
                 (&small_data.0, &small_data.1),
                 MEASURED,
@@ -297,7 +302,7 @@ fn training_steps_allocate_nothing_in_steady_state() {
         count(
             format!("{MEASURED} steps, lernmi f32, {name}"),
             steps(
-                &mut lernmi_f32(),
+                lernmi_f32(),
                 config.clone(),
                 (&lernmi_data.0, &lernmi_data.1),
                 MEASURED,
@@ -307,7 +312,7 @@ fn training_steps_allocate_nothing_in_steady_state() {
         count(
             format!("{MEASURED} steps, lernmi f64 (seed's), {name}"),
             steps(
-                &mut lernmi_f64(),
+                lernmi_f64(),
                 config,
                 (&seed_data.0, &seed_data.1),
                 MEASURED,
@@ -319,7 +324,7 @@ fn training_steps_allocate_nothing_in_steady_state() {
     count(
         "epoch of 256 rows (4 steps), small, sgd, 1 thread".into(),
         epoch(
-            &mut small(),
+            small(),
             small_config(sgd, Some(1)),
             (&small_data.0, &small_data.1),
         ),
@@ -327,7 +332,7 @@ fn training_steps_allocate_nothing_in_steady_state() {
     count(
         "epoch of 8 rows (8 steps), lernmi f64, sgd".into(),
         epoch(
-            &mut lernmi_f64(),
+            lernmi_f64(),
             lernmi_config(sgd),
             (&seed_data.0, &seed_data.1),
         ),
@@ -338,7 +343,7 @@ fn training_steps_allocate_nothing_in_steady_state() {
         for measured in [MEASURED, 200] {
             let config = small_config(sgd, threads);
             let data = (&small_data.0, &small_data.1);
-            let n = steps(&mut small(), config, data, measured, false);
+            let n = steps(small(), config, data, measured, false);
             let what = format!("{measured} steps, small, sgd, threads {threads:?}");
             report(&what, n, "  (all threads, not asserted)");
         }

@@ -4,8 +4,8 @@ mod common;
 
 use lernmi::data::{synthetic, PixelScale};
 use lernmi::io::checkpoint::Checkpoint;
-use lernmi::train::optimizer::Schedule;
-use lernmi::{Error, Float, Network, Optimizer, TrainConfig, Trainer};
+use lernmi::Schedule;
+use lernmi::{Error, Float, Network, Optimizer, RunOptions, TrainConfig, Trainer};
 use ndarray::Array2;
 
 fn data<F: Float>() -> (Array2<F>, Array2<F>) {
@@ -13,21 +13,29 @@ fn data<F: Float>() -> (Array2<F>, Array2<F>) {
     (set.inputs::<F>(PixelScale::Unit), set.targets::<F>())
 }
 
-fn config(optimizer: Optimizer, threads: usize) -> TrainConfig {
+fn config(optimizer: Optimizer) -> TrainConfig {
     TrainConfig {
         epochs: 4,
         batch_size: 24,
         shard_size: 8,
         optimizer,
-        schedule: Schedule::Cosine {
-            epochs: 4,
-            floor: 0.1,
-        },
+        schedule: Schedule::Cosine { floor: 0.1 },
         weight_decay: 1e-4,
         seed: 42,
-        threads: Some(threads),
         ..TrainConfig::default()
     }
+}
+
+fn threads(n: usize) -> RunOptions {
+    RunOptions {
+        threads: Some(n),
+        ..RunOptions::default()
+    }
+}
+
+/// A trainer of `net` with `config(optimizer)` on one thread.
+fn trainer<F: Float>(net: Network<F>, optimizer: Optimizer) -> Trainer<F> {
+    Trainer::with_options(net, config(optimizer), threads(1)).unwrap()
 }
 
 /// Trains `config.epochs` epochs straight through, and again stopping after `stop` epochs,
@@ -37,21 +45,16 @@ fn check_resume<F: Float>(optimizer: Optimizer, stop: usize, resume_threads: usi
     let fresh = || {
         Network::<F>::builder(&[x.ncols(), 16, y.ncols()])
             .seed(3)
-            .build::<F>()
+            .build()
             .unwrap()
     };
-    let mut straight = fresh();
-    Trainer::new(&straight, config(optimizer, 1))
-        .unwrap()
-        .fit(&mut straight, x.view(), y.view(), &mut ())
-        .unwrap();
+    let mut straight = trainer(fresh(), optimizer);
+    straight.fit(x.view(), y.view(), &mut ()).unwrap();
+    let straight = straight.into_network();
 
-    let mut first = fresh();
-    let mut trainer = Trainer::new(&first, config(optimizer, 2)).unwrap();
+    let mut trainer = Trainer::with_options(fresh(), config(optimizer), threads(2)).unwrap();
     for _ in 0..stop {
-        trainer
-            .train_epoch(&mut first, x.view(), y.view(), &mut ())
-            .unwrap();
+        trainer.train_epoch(x.view(), y.view(), &mut ()).unwrap();
     }
     let path = std::env::temp_dir().join(format!(
         "lernmi-resume-{}-{}-{stop}-{}.safetensors",
@@ -59,20 +62,20 @@ fn check_resume<F: Float>(optimizer: Optimizer, stop: usize, resume_threads: usi
         optimizer.name(),
         std::process::id()
     ));
-    trainer.save_checkpoint(&first, &path).unwrap();
-    drop((first, trainer));
+    trainer.save_checkpoint(&path).unwrap();
+    drop(trainer);
 
     let mut checkpoint = Checkpoint::<F>::load(&path).unwrap();
     std::fs::remove_file(&path).ok();
     assert_eq!(checkpoint.epoch, stop);
-    assert_eq!(checkpoint.config, config(optimizer, 2));
-    checkpoint.config.threads = Some(resume_threads);
-    let (mut resumed, mut trainer) = checkpoint.resume().unwrap();
+    assert_eq!(checkpoint.config, config(optimizer));
+    assert_eq!(checkpoint.options, threads(2));
+    checkpoint.options.threads = Some(resume_threads);
+    let mut trainer = checkpoint.resume().unwrap();
     assert_eq!(trainer.epoch(), stop);
-    let reports = trainer
-        .fit(&mut resumed, x.view(), y.view(), &mut ())
-        .unwrap();
+    let reports = trainer.fit(x.view(), y.view(), &mut ()).unwrap();
     assert_eq!(reports.len(), 4 - stop);
+    let resumed = trainer.into_network();
     assert_eq!(
         resumed.max_parameter_difference(&straight).unwrap(),
         0.0,
@@ -101,19 +104,18 @@ fn resuming_gives_bit_identical_weights_for_every_optimizer() {
 #[test]
 fn a_checkpoint_holds_the_optimizer_state_and_loads_as_a_model() {
     let (x, y) = data::<f32>();
-    let mut net: Network = Network::<f32>::builder(&[x.ncols(), 8, y.ncols()])
+    let net: Network = Network::<f32>::builder(&[x.ncols(), 8, y.ncols()])
         .seed(1)
         .build()
         .unwrap();
-    let mut trainer = Trainer::new(&net, config(Optimizer::adam(1e-3), 1)).unwrap();
-    trainer
-        .train_epoch(&mut net, x.view(), y.view(), &mut ())
-        .unwrap();
-    let bytes = trainer.checkpoint_bytes(&net).unwrap();
+    let mut trainer = trainer(net, Optimizer::adam(1e-3));
+    trainer.train_epoch(x.view(), y.view(), &mut ()).unwrap();
+    let bytes = trainer.checkpoint_bytes().unwrap();
+    let net = trainer.network();
     let checkpoint = Checkpoint::<f32>::from_safetensors(&bytes).unwrap();
     assert_eq!(checkpoint.optimizer_state(), trainer.optimizer_state());
     assert_eq!(checkpoint.optimizer_state().steps(), 300u64.div_ceil(24));
-    assert_eq!(checkpoint.network, net);
+    assert_eq!(&checkpoint.network, net);
     // The optimiser's moments are tensors beside the model's.
     let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
     let mut names = file.names();
@@ -135,13 +137,13 @@ fn a_checkpoint_holds_the_optimizer_state_and_loads_as_a_model() {
             "optimizer.second.1.weight",
         ]
     );
-    assert_eq!(Network::<f32>::from_safetensors(&bytes).unwrap(), net);
+    assert_eq!(&Network::<f32>::from_safetensors(&bytes).unwrap(), net);
     let path = std::env::temp_dir().join(format!(
         "lernmi-ckpt-model-{}.safetensors",
         std::process::id()
     ));
     std::fs::write(&path, &bytes).unwrap();
-    assert_eq!(Network::<f32>::load(&path).unwrap(), net);
+    assert_eq!(&Network::<f32>::load(&path).unwrap(), net);
     std::fs::remove_file(&path).ok();
     // A model file is not a checkpoint.
     let err = Checkpoint::<f32>::from_safetensors(&net.to_safetensors().unwrap()).unwrap_err();
@@ -151,15 +153,13 @@ fn a_checkpoint_holds_the_optimizer_state_and_loads_as_a_model() {
 #[test]
 fn damaged_checkpoints_are_bad_file_errors() {
     let (x, y) = data::<f32>();
-    let mut net: Network = Network::<f32>::builder(&[x.ncols(), 4, y.ncols()])
+    let net: Network = Network::<f32>::builder(&[x.ncols(), 4, y.ncols()])
         .seed(1)
         .build()
         .unwrap();
-    let mut trainer = Trainer::new(&net, config(Optimizer::momentum(0.05, 0.9), 1)).unwrap();
-    trainer
-        .train_epoch(&mut net, x.view(), y.view(), &mut ())
-        .unwrap();
-    let good = trainer.checkpoint_bytes(&net).unwrap();
+    let mut trainer = trainer(net, Optimizer::momentum(0.05, 0.9));
+    trainer.train_epoch(x.view(), y.view(), &mut ()).unwrap();
+    let good = trainer.checkpoint_bytes().unwrap();
     for cut in (0..good.len()).step_by(97) {
         let err = Checkpoint::<f32>::from_safetensors(&good[..cut]).unwrap_err();
         assert!(matches!(err, Error::BadFile { .. }), "{err}");
@@ -213,9 +213,9 @@ fn damaged_checkpoints_are_bad_file_errors() {
 #[test]
 fn resume_refuses_another_kind_of_optimizer() {
     let net: Network = Network::<f32>::builder(&[3, 2]).build().unwrap();
-    let trainer = Trainer::new(&net, config(Optimizer::adam(1e-3), 1)).unwrap();
+    let trainer = trainer(net, Optimizer::adam(1e-3));
     let mut checkpoint =
-        Checkpoint::<f32>::from_safetensors(&trainer.checkpoint_bytes(&net).unwrap()).unwrap();
+        Checkpoint::<f32>::from_safetensors(&trainer.checkpoint_bytes().unwrap()).unwrap();
     checkpoint.config.optimizer = Optimizer::sgd(0.1);
     let err = checkpoint.resume().unwrap_err();
     assert!(matches!(err, Error::InvalidHyperparameter { .. }), "{err}");

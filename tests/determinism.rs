@@ -3,7 +3,7 @@
 mod common;
 
 use common::TestRng;
-use lernmi::{Activation, Network, Optimizer, Schedule, TrainConfig, Trainer};
+use lernmi::{Activation, Network, Optimizer, RunOptions, Schedule, TrainConfig, Trainer};
 use ndarray::Array2;
 
 fn data(rows: usize) -> (Array2<f32>, Array2<f32>) {
@@ -25,33 +25,31 @@ fn train(threads: usize, optimizer: Optimizer) -> Network<f32> {
 /// Trains with minibatches of 100 rows cut into shards of `shard` rows.
 fn train_sharded(threads: usize, optimizer: Optimizer, shard: usize) -> Network<f32> {
     let (x, y) = data(1000);
-    let mut net = Network::<f32>::builder(&[20, 300, 240, 4])
+    let net = Network::<f32>::builder(&[20, 300, 240, 4])
         .hidden(Activation::Tanh)
         .seed(3)
-        .build::<f32>()
+        .build()
         .unwrap();
     let config = TrainConfig {
         epochs: 3,
         batch_size: 100,
         shard_size: shard,
-        threads: Some(threads),
         optimizer,
-        schedule: Schedule::Cosine {
-            epochs: 3,
-            floor: 0.1,
-        },
+        schedule: Schedule::Cosine { floor: 0.1 },
         weight_decay: 1e-4,
         seed: 5,
+        ..TrainConfig::default()
+    };
+    let options = RunOptions {
+        threads: Some(threads),
         // Always split (the adaptive choice could fall back to one thread on a busy machine).
         // 300 × 240 weights are enough for SGD's passes to be split over the threads too.
         adaptive_threads: false,
-        ..TrainConfig::default()
+        ..RunOptions::default()
     };
-    Trainer::new(&net, config)
-        .unwrap()
-        .fit(&mut net, x.view(), y.view(), &mut ())
-        .unwrap();
-    net
+    let mut trainer = Trainer::with_options(net, config, options).unwrap();
+    trainer.fit(x.view(), y.view(), &mut ()).unwrap();
+    trainer.into_network()
 }
 
 #[test]
@@ -65,7 +63,7 @@ fn weights_are_bit_identical_for_1_2_and_7_threads() {
         let initial = Network::<f32>::builder(&[20, 300, 240, 4])
             .hidden(Activation::Tanh)
             .seed(3)
-            .build::<f32>()
+            .build()
             .unwrap();
         assert_ne!(one, initial, "{optimizer:?}: training changed nothing");
         for threads in [2, 7] {
@@ -104,15 +102,15 @@ fn evaluation_does_not_depend_on_the_thread_count() {
 fn a_different_seed_gives_different_weights() {
     let a = Network::<f32>::builder(&[20, 8, 4])
         .seed(1)
-        .build::<f32>()
+        .build()
         .unwrap();
     let b = Network::<f32>::builder(&[20, 8, 4])
         .seed(2)
-        .build::<f32>()
+        .build()
         .unwrap();
     let c = Network::<f32>::builder(&[20, 8, 4])
         .seed(1)
-        .build::<f32>()
+        .build()
         .unwrap();
     assert_ne!(a, b);
     assert_eq!(a, c);
@@ -139,4 +137,41 @@ fn parallel_products_are_bit_identical_for_1_2_and_7_threads() {
         };
         assert_eq!(bits(&one), bits(&many), "{threads} threads differ from 1");
     }
+}
+
+#[test]
+fn labels_and_their_one_hot_rows_train_the_same_bits() {
+    let (x, y) = data(300);
+    let labels: Vec<usize> = y
+        .rows()
+        .into_iter()
+        .map(|r| r.iter().position(|&v| v == 1.0).unwrap())
+        .collect();
+    let train = |targets: lernmi::Targets<'_, f32>| {
+        let net = Network::<f32>::builder(&[20, 16, 4])
+            .seed(2)
+            .build()
+            .unwrap();
+        let config = TrainConfig {
+            epochs: 2,
+            batch_size: 30,
+            shard_size: 10,
+            optimizer: Optimizer::adam(1e-2),
+            ..TrainConfig::default()
+        };
+        let mut trainer = Trainer::new(net, config).unwrap();
+        trainer.fit(x.view(), targets, &mut ()).unwrap();
+        trainer.into_network()
+    };
+    let from_labels = train(lernmi::Targets::Labels(&labels));
+    let from_rows = train(lernmi::Targets::Values(y.view()));
+    assert_eq!(from_labels, from_rows);
+    let trained = Network::<f32>::builder(&[20, 16, 4])
+        .seed(2)
+        .build()
+        .unwrap();
+    assert_ne!(from_labels, trained, "training must change the weights");
+    let by_labels = from_labels.evaluate(x.view(), &labels).unwrap();
+    let by_rows = from_labels.evaluate(x.view(), y.view()).unwrap();
+    assert_eq!(by_labels, by_rows);
 }

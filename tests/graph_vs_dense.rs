@@ -24,7 +24,7 @@ fn train_both(samples: usize, scale: PixelScale, options: GraphOptions, batch: u
     let targets = train.targets::<f64>();
 
     let mut graph = Graph::with_options(&[784, 15, 10], options).unwrap();
-    let mut dense = graph.to_dense().unwrap();
+    let dense = graph.to_dense().unwrap();
     assert_eq!(
         max_weight_difference(&graph, &dense),
         0.0,
@@ -48,10 +48,11 @@ fn train_both(samples: usize, scale: PixelScale, options: GraphOptions, batch: u
         shard_size: batch,
         ..TrainConfig::lernmi()
     };
-    let mut trainer = Trainer::new(&dense, config).unwrap();
+    let mut trainer = Trainer::new(dense, config).unwrap();
     trainer
-        .train_epoch(&mut dense, inputs.view(), targets.view(), &mut ())
+        .train_epoch(inputs.view(), targets.view(), &mut ())
         .unwrap();
+    let dense = trainer.into_network();
     max_weight_difference(&graph, &dense)
 }
 
@@ -92,7 +93,7 @@ fn conversions_round_trip_and_reject_what_the_graph_cannot_express() {
     assert_eq!(back.link_layers(), graph.link_layers());
     assert_eq!(dense.input_activation(), Some(lernmi::Activation::Sigmoid));
 
-    let relu = Network::<f64>::builder(&[4, 3, 2]).build::<f64>().unwrap();
+    let relu = Network::<f64>::builder(&[4, 3, 2]).build().unwrap();
     assert!(matches!(
         Graph::from_dense(&relu, 0.1),
         Err(lernmi::Error::LossActivationMismatch { .. })
@@ -103,7 +104,7 @@ fn conversions_round_trip_and_reject_what_the_graph_cannot_express() {
 fn dense_lernmi_init_equals_the_graph_init() {
     let graph = Graph::new(&[784, 15, 10]).unwrap();
     let dense = Network::<f64>::lernmi_builder(&[784, 15, 10])
-        .build::<f64>()
+        .build()
         .unwrap();
     assert_eq!(graph.to_dense().unwrap(), dense);
     let seeded = Graph::with_options(
@@ -119,7 +120,7 @@ fn dense_lernmi_init_equals_the_graph_init() {
         .init(lernmi::Init::Uniform)
         .seed(9)
         .input_activation(None)
-        .build::<f64>()
+        .build()
         .unwrap();
     assert_eq!(seeded.to_dense().unwrap(), dense);
 }

@@ -15,10 +15,7 @@ fn an_unknown_kernel_family_is_an_error_naming_the_options() {
         message.contains("sse9") && message.contains("portable"),
         "{message}"
     );
-    let net = Network::<f32>::builder(&[3, 2])
-        .seed(1)
-        .build::<f32>()
-        .unwrap();
+    let net = Network::<f32>::builder(&[3, 2]).seed(1).build().unwrap();
     let err = net.predict(Array2::zeros((4, 3)).view()).unwrap_err();
     assert!(matches!(err, Error::KernelUnavailable { .. }), "{err}");
 }

@@ -259,7 +259,7 @@ fn one_hot_refuses_class_counts_too_large_to_hold() {
 #[test]
 fn one_epoch_of_a_small_network_on_real_mnist_passes_95_percent() {
     let m = mnist();
-    let mut net: Network = Network::<f32>::builder(&[784, 64, 10])
+    let net: Network = Network::<f32>::builder(&[784, 64, 10])
         .hidden(Activation::Relu)
         .seed(1)
         .build()
@@ -270,16 +270,16 @@ fn one_epoch_of_a_small_network_on_real_mnist_passes_95_percent() {
         seed: 1,
         ..TrainConfig::default()
     };
-    let report = Trainer::new(&net, config)
-        .unwrap()
+    let mut trainer = Trainer::new(net, config).unwrap();
+    let report = trainer
         .train_epoch(
-            &mut net,
             m.train.inputs::<f32>(PixelScale::Unit).view(),
             m.train.targets::<f32>().view(),
             &mut (),
         )
         .unwrap();
-    let eval = net
+    let eval = trainer
+        .network()
         .evaluate(
             m.test.inputs::<f32>(PixelScale::Unit).view(),
             m.test.targets::<f32>().view(),

@@ -134,7 +134,7 @@ fn a_failed_save_leaves_the_previous_file_intact() {
     let before = std::fs::read(&path).unwrap();
     let new_bytes = Network::<f32>::builder(&[4, 3, 2])
         .seed(2)
-        .build::<f32>()
+        .build()
         .unwrap()
         .to_safetensors()
         .unwrap();

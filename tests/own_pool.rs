@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lernmi::{Network, Optimizer, TrainConfig, Trainer};
+use lernmi::{Network, Optimizer, RunOptions, TrainConfig, Trainer};
 use ndarray::Array2;
 
 const GLOBAL_THREADS: usize = 2;
@@ -56,22 +56,25 @@ fn batch(rows: usize) -> (Array2<f32>, Array2<f32>) {
 /// reached the global pool.
 fn escapes(rows: &[usize], escaped: &AtomicBool) -> bool {
     // A hidden layer wide enough (≥ 128) that its products split when asked to.
-    let mut net = Network::<f32>::builder(&[8, 256, 4])
+    let net = Network::<f32>::builder(&[8, 256, 4])
         .seed(5)
-        .build::<f32>()
+        .build()
         .unwrap();
     let config = TrainConfig {
         batch_size: 8,
         shard_size: 4,
-        threads: Some(2),
         optimizer: Optimizer::sgd(0.01),
         ..TrainConfig::default()
     };
-    let mut trainer = Trainer::new(&net, config).unwrap();
+    let options = RunOptions {
+        threads: Some(2),
+        ..RunOptions::default()
+    };
+    let mut trainer = Trainer::with_options(net, config, options).unwrap();
     escaped.store(false, Ordering::SeqCst);
     for &r in rows {
         let (x, y) = batch(r);
-        trainer.step(&mut net, x.view(), y.view()).unwrap();
+        trainer.step(x.view(), y.view()).unwrap();
     }
     // Give a sentinel that ran an escaped job the moment it needs to record it.
     std::thread::sleep(Duration::from_millis(50));

@@ -174,8 +174,8 @@ fn the_limit_is_adjustable_and_exact() {
         &path,
     );
     // The same for checkpoints.
-    let trainer = lernmi::Trainer::new(&net, lernmi::TrainConfig::default()).unwrap();
-    trainer.save_checkpoint(&net, &path).unwrap();
+    let trainer = lernmi::Trainer::new(net.clone(), lernmi::TrainConfig::default()).unwrap();
+    trainer.save_checkpoint(&path).unwrap();
     let len = std::fs::metadata(&path).unwrap().len();
     assert_eq!(
         Checkpoint::<f32>::load_with_limit(&path, len)

@@ -240,21 +240,21 @@ fn accuracy_after_2000_samples_matches_the_seed_both_ways() {
             .count();
         assert_eq!(correct, want, "graph, {scale:?}");
 
-        let mut dense = lernmi::Network::<f64>::lernmi_builder(&[784, 15, 10])
-            .build::<f64>()
+        let dense = lernmi::Network::<f64>::lernmi_builder(&[784, 15, 10])
+            .build()
             .unwrap();
         let train = mnist.train.slice(0, 2000).unwrap();
         let test = mnist.test.slice(0, 1000).unwrap();
-        let mut trainer = lernmi::Trainer::new(&dense, lernmi::TrainConfig::lernmi()).unwrap();
+        let mut trainer = lernmi::Trainer::new(dense, lernmi::TrainConfig::lernmi()).unwrap();
         trainer
             .train_epoch(
-                &mut dense,
                 train.inputs::<f64>(scale).view(),
                 train.targets::<f64>().view(),
                 &mut (),
             )
             .unwrap();
-        let eval = dense
+        let eval = trainer
+            .network()
             .evaluate(
                 test.inputs::<f64>(scale).view(),
                 test.targets::<f64>().view(),

@@ -232,7 +232,7 @@ fn activations_and_losses_panic_on_other_shapes() {
 
 #[test]
 fn network_functions_reject_wrong_shapes() {
-    let net = Network::<f32>::builder(&[3, 4, 2]).build::<f32>().unwrap();
+    let net = Network::<f32>::builder(&[3, 4, 2]).build().unwrap();
     let good_x = Array2::<f32>::zeros((5, 3));
     // One-hot rows: softmax cross-entropy (the default) takes distributions only.
     let good_y = Array2::<f32>::from_shape_fn((5, 2), |(_, c)| if c == 0 { 1.0 } else { 0.0 });
@@ -269,39 +269,50 @@ fn network_functions_reject_wrong_shapes() {
     let [a, b] = layers::<f32>();
     let result = Network::from_layers(vec![a, b], Loss::SquaredError, None);
     assert!(matches!(result, Err(Error::Shape { .. })), "{result:?}");
-    let other = Network::<f32>::builder(&[3, 5, 2]).build::<f32>().unwrap();
+    let other = Network::<f32>::builder(&[3, 5, 2]).build().unwrap();
     assert!(net.max_parameter_difference(&other).is_err());
 }
 
 #[test]
 fn trainer_rejects_wrong_shapes() {
-    let mut net = Network::<f32>::builder(&[3, 4, 2]).build::<f32>().unwrap();
+    let net = Network::<f32>::builder(&[3, 4, 2]).build().unwrap();
     let config = TrainConfig {
         epochs: 1,
         batch_size: 2,
         ..TrainConfig::default()
     };
-    let mut trainer = Trainer::new(&net, config).unwrap();
+    let mut trainer = Trainer::new(net, config).unwrap();
     let x = Array2::<f32>::zeros((4, 3));
     let wide = Array2::<f32>::zeros((4, 4000));
     let y = Array2::<f32>::zeros((4, 2));
     let short = Array2::<f32>::zeros((3, 2));
-    assert!(trainer.step(&mut net, wide.view(), y.view()).is_err());
-    assert!(trainer.step(&mut net, x.view(), short.view()).is_err());
+    assert!(trainer.step(wide.view(), y.view()).is_err());
+    assert!(trainer.step(x.view(), short.view()).is_err());
     let one = (
         Array2::<f32>::zeros((1, 4000)),
         Array2::<f32>::zeros((1, 2)),
     );
-    assert!(trainer.step(&mut net, one.0.view(), one.1.view()).is_err());
+    assert!(trainer.step(one.0.view(), one.1.view()).is_err());
     assert!(trainer
-        .train_epoch(&mut net, x.view(), short.view(), &mut ())
+        .train_epoch(x.view(), short.view(), &mut ())
         .is_err());
-    assert!(trainer
-        .fit(&mut net, wide.view(), y.view(), &mut ())
-        .is_err());
-    // A network of other sizes than the trainer was made for.
-    let mut other = Network::<f32>::builder(&[3, 5, 2]).build::<f32>().unwrap();
-    assert!(trainer.step(&mut other, x.view(), y.view()).is_err());
+    assert!(trainer.fit(wide.view(), y.view(), &mut ()).is_err());
+    // Labels: one per row, each below the output count.
+    let two = Array2::<f32>::zeros((2, 3));
+    assert!(trainer.step(two.view(), &[0]).is_err());
+    let err = trainer.step(two.view(), &[0, 2]).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            lernmi::Error::LabelOutOfRange {
+                label: 2,
+                index: 1,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(trainer.step(two.view(), &[0, 1]).is_ok());
 }
 
 #[test]
@@ -326,7 +337,7 @@ fn data_functions_reject_wrong_shapes() {
 
 #[test]
 fn replaced_layers_that_do_not_chain_are_an_error() {
-    let mut net = Network::<f32>::builder(&[3, 4, 2]).build::<f32>().unwrap();
+    let mut net = Network::<f32>::builder(&[3, 4, 2]).build().unwrap();
     // `layers_mut` hands out the layers themselves, so a caller can put a wider one in.
     net.layers_mut()[0] =
         Dense::new(Array2::ones((5, 3)), Array1::zeros(5), Activation::Relu).unwrap();

@@ -24,7 +24,7 @@
 //! |---|---|
 //! | `epoch` | at most [`MAX_EPOCH`] (it may exceed `config.epochs`: [`Trainer::train_epoch`] trains on past them) |
 //! | `optimizer_steps` | at most [`MAX_OPTIMIZER_STEPS`] |
-//! | `config` | what [`TrainConfig::validate`] accepts: a batch of 1 to [`crate::train::MAX_BATCH`], 1 to [`crate::train::MAX_THREADS`] threads, a finite weight decay ≥ 0, and the optimiser's and schedule's ranges |
+//! | `config` | what [`TrainConfig::validate`] and [`RunOptions::validate`] (1 to [`crate::train::MAX_THREADS`] threads) accept: a batch of 1 to [`crate::train::MAX_BATCH`], a finite weight decay ≥ 0, and the optimiser's and schedule's ranges |
 //! | `config.shard_size` | at least 1; a shard never holds more than a batch, so a larger value costs nothing |
 //! | `config.epochs`, `config.seed` | any: neither sizes anything |
 //! | optimiser tensors | those the optimiser keeps, shaped like their layers, finite; Adam's second moments ≥ 0 |
@@ -38,18 +38,18 @@
 //!
 //! let x = array![[0.0f32, 1.0], [1.0, 0.0], [1.0, 1.0], [0.0, 0.0]];
 //! let y = array![[0.0f32, 1.0], [0.0, 1.0], [1.0, 0.0], [1.0, 0.0]];
-//! let mut net: Network = Network::<f32>::builder(&[2, 4, 2]).seed(3).build()?;
+//! let net = Network::<f32>::builder(&[2, 4, 2]).seed(3).build()?;
 //! let config = TrainConfig { epochs: 2, batch_size: 2, ..TrainConfig::default() };
-//! let mut trainer = Trainer::new(&net, config)?;
-//! trainer.train_epoch(&mut net, x.view(), y.view(), &mut ())?;
+//! let mut trainer = Trainer::new(net, config)?;
+//! trainer.train_epoch(x.view(), y.view(), &mut ())?;
 //! let path = std::env::temp_dir().join(format!("lernmi-ckpt-doc-{}.safetensors", std::process::id()));
-//! trainer.save_checkpoint(&net, &path)?;
+//! trainer.save_checkpoint(&path)?;
 //!
-//! let (mut resumed, mut resumed_trainer) = Checkpoint::<f32>::load(&path)?.resume()?;
-//! assert_eq!(resumed_trainer.epoch(), 1);
-//! resumed_trainer.fit(&mut resumed, x.view(), y.view(), &mut ())?;
-//! trainer.fit(&mut net, x.view(), y.view(), &mut ())?;
-//! assert_eq!(resumed, net);
+//! let mut resumed = Checkpoint::<f32>::load(&path)?.resume()?;
+//! assert_eq!(resumed.epoch(), 1);
+//! resumed.fit(x.view(), y.view(), &mut ())?;
+//! trainer.fit(x.view(), y.view(), &mut ())?;
+//! assert_eq!(resumed.network(), trainer.network());
 //! # std::fs::remove_file(&path).ok();
 //! # Ok::<(), lernmi::Error>(())
 //! ```
@@ -63,8 +63,9 @@ pub use crate::io::model::OPTIMIZER_PREFIX;
 use crate::io::safetensors::{
     read_file, serialize, write_atomically, OwnedTensor, TensorFile, DEFAULT_MAX_FILE_BYTES,
 };
-use crate::train::optimizer::{OptimizerState, Schedule};
-use crate::{Error, Float, Network, Optimizer, Result, TrainConfig, Trainer};
+use crate::train::optimizer::OptimizerState;
+use crate::train::schedule::Schedule;
+use crate::{Error, Float, Network, Optimizer, Result, RunOptions, TrainConfig, Trainer};
 
 /// The metadata key holding the training state as JSON.
 pub const TRAINING_KEY: &str = "lernmi.training";
@@ -109,9 +110,13 @@ fn check_counts(epoch: usize, steps: u64) -> Result<()> {
 pub struct Checkpoint<F: Float = f32> {
     /// The network after `epoch` epochs.
     pub network: Network<F>,
-    /// The configuration training used. Changing `epochs` or `threads` before
-    /// [`Checkpoint::resume`] keeps the results exact; changing anything else changes them.
+    /// The configuration training used. Changing `epochs` before [`Checkpoint::resume`] keeps
+    /// the results of the epochs both runs train exact (but for a cosine schedule, which
+    /// stretches with `epochs`); changing anything else changes them.
     pub config: TrainConfig,
+    /// How training ran; [`Checkpoint::resume`] runs the same way. Changing it keeps the
+    /// results exact.
+    pub options: RunOptions,
     /// Epochs completed.
     pub epoch: usize,
     state: OptimizerState<F>,
@@ -139,7 +144,7 @@ struct ConfigSpec {
 }
 
 fn adaptive_threads_default() -> bool {
-    TrainConfig::default().adaptive_threads
+    RunOptions::default().adaptive_threads
 }
 
 /// The training state in a checkpoint's metadata.
@@ -151,8 +156,8 @@ struct TrainingSpec {
     config: ConfigSpec,
 }
 
-impl From<&TrainConfig> for ConfigSpec {
-    fn from(c: &TrainConfig) -> Self {
+impl ConfigSpec {
+    fn of(c: &TrainConfig, options: &RunOptions) -> Self {
         ConfigSpec {
             epochs: c.epochs,
             batch_size: c.batch_size,
@@ -161,29 +166,33 @@ impl From<&TrainConfig> for ConfigSpec {
             weight_decay: c.weight_decay,
             seed: c.seed,
             shuffle: c.shuffle,
-            threads: c.threads,
+            threads: options.threads,
             shard_size: c.shard_size,
-            adaptive_threads: c.adaptive_threads,
+            adaptive_threads: options.adaptive_threads,
         }
     }
 }
 
-impl From<ConfigSpec> for TrainConfig {
-    #[allow(clippy::needless_update)] // Settings TrainConfig gains later take their defaults.
-    fn from(c: ConfigSpec) -> Self {
-        TrainConfig {
-            epochs: c.epochs,
-            batch_size: c.batch_size,
-            optimizer: c.optimizer,
-            schedule: c.schedule,
-            weight_decay: c.weight_decay,
-            seed: c.seed,
-            shuffle: c.shuffle,
-            threads: c.threads,
-            shard_size: c.shard_size,
-            adaptive_threads: c.adaptive_threads,
-            ..TrainConfig::default()
-        }
+impl ConfigSpec {
+    /// The configuration and the run options a checkpoint holds. Settings `TrainConfig` or
+    /// `RunOptions` gain later take their defaults.
+    fn config(self) -> (TrainConfig, RunOptions) {
+        let options = RunOptions {
+            threads: self.threads,
+            adaptive_threads: self.adaptive_threads,
+            ..RunOptions::default()
+        };
+        let config = TrainConfig {
+            epochs: self.epochs,
+            batch_size: self.batch_size,
+            optimizer: self.optimizer,
+            schedule: self.schedule,
+            weight_decay: self.weight_decay,
+            seed: self.seed,
+            shuffle: self.shuffle,
+            shard_size: self.shard_size,
+        };
+        (config, options)
     }
 }
 
@@ -195,9 +204,9 @@ impl<F: Float> Trainer<F> {
     /// The training state after the epochs completed so far, as safetensors bytes.
     ///
     /// # Errors
-    /// [`Error::Shape`] if `network` is not the one this trainer trains.
-    pub fn checkpoint_bytes(&self, network: &Network<F>) -> Result<Vec<u8>> {
-        self.check_network(network)?;
+    /// None today; the `Result` leaves room for checks.
+    pub fn checkpoint_bytes(&self) -> Result<Vec<u8>> {
+        let network = self.network();
         let path = Path::new("<checkpoint>");
         let (mut tensors, mut metadata) = crate::io::model::network_tensors(network);
         for (which, moments) in self.optimizer_state().moments().into_iter().enumerate() {
@@ -212,7 +221,7 @@ impl<F: Float> Trainer<F> {
         let training = TrainingSpec {
             epoch: self.epoch(),
             optimizer_steps: self.optimizer_state().steps(),
-            config: ConfigSpec::from(self.config()),
+            config: ConfigSpec::of(self.config(), self.options()),
         };
         metadata.insert(
             TRAINING_KEY.to_string(),
@@ -226,9 +235,9 @@ impl<F: Float> Trainer<F> {
     ///
     /// # Errors
     /// [`Error::Io`] naming the file if it cannot be written (the previous file is then
-    /// intact); [`Error::Shape`] if `network` is not the one this trainer trains.
-    pub fn save_checkpoint(&self, network: &Network<F>, path: impl AsRef<Path>) -> Result<()> {
-        let bytes = self.checkpoint_bytes(network)?;
+    /// intact).
+    pub fn save_checkpoint(&self, path: impl AsRef<Path>) -> Result<()> {
+        let bytes = self.checkpoint_bytes()?;
         write_atomically(path, |w| std::io::Write::write_all(w, &bytes))
     }
 }
@@ -272,9 +281,10 @@ impl<F: Float> Checkpoint<F> {
         let training: TrainingSpec = file.json(TRAINING_KEY)?;
         check_counts(training.epoch, training.optimizer_steps)
             .map_err(|e| bad(format!("training state: {e}")))?;
-        let config = TrainConfig::from(training.config);
+        let (config, options) = training.config.config();
         config
             .validate()
+            .and_then(|()| options.validate())
             .map_err(|e| bad(format!("training configuration: {e}")))?;
         let network = read_network::<F>(&file, &[OPTIMIZER_PREFIX])?;
         let state = Self::read_state(&file, &network, config.optimizer, training.optimizer_steps)
@@ -285,6 +295,7 @@ impl<F: Float> Checkpoint<F> {
         Ok(Checkpoint {
             network,
             config,
+            options,
             epoch: training.epoch,
             state,
         })
@@ -364,14 +375,15 @@ impl<F: Float> Checkpoint<F> {
         )
     }
 
-    /// The network and a trainer that continues after the saved epoch with [`Checkpoint::config`].
+    /// A trainer that owns the network and continues after the saved epoch with
+    /// [`Checkpoint::config`] and [`Checkpoint::options`].
     ///
     /// # Errors
     /// As [`Trainer::new`]; [`Error::InvalidHyperparameter`] if `config.optimizer` was changed
     /// to another kind of optimiser than the one whose state was saved, or `epoch` to more
     /// than [`MAX_EPOCH`]; [`Error::Shape`] if `network` was replaced by one of another shape
     /// than the optimiser's saved moments (plain SGD keeps none, so any network resumes).
-    pub fn resume(self) -> Result<(Network<F>, Trainer<F>)> {
+    pub fn resume(self) -> Result<Trainer<F>> {
         let saved = self.state.optimizer();
         if std::mem::discriminant(&saved) != std::mem::discriminant(&self.config.optimizer) {
             return Err(Error::InvalidHyperparameter {
@@ -398,7 +410,6 @@ impl<F: Float> Checkpoint<F> {
             |which, l| Ok(self.state.moments()[which][l].clone()),
             self.state.steps(),
         )?;
-        let trainer = Trainer::restored(&self.network, self.config, state, self.epoch)?;
-        Ok((self.network, trainer))
+        Trainer::restored(self.network, self.config, self.options, state, self.epoch)
     }
 }

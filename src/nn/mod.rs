@@ -9,6 +9,7 @@ pub mod inference;
 pub mod init;
 pub mod loss;
 pub mod network;
+pub mod targets;
 
 pub use activation::Activation;
 pub use dense::{Dense, LayerGradients};
@@ -16,3 +17,4 @@ pub use inference::PredictScratch;
 pub use init::Init;
 pub use loss::Loss;
 pub use network::{one_hot, Evaluation, Gradients, Network, NetworkBuilder};
+pub use targets::Targets;

@@ -4,10 +4,11 @@ use ndarray::{s, Array2, ArrayView2, Axis};
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::error::Divergence;
 use crate::fast::gemm::Packing;
 use crate::fast::sample;
 use crate::nn::dense::{check_finite_array, LayerGradients};
-use crate::{Activation, Dense, Error, Float, Init, Loss, Result};
+use crate::{Activation, Dense, Error, Float, Init, Loss, Result, Targets};
 
 /// The most parameters (weights and biases) [`NetworkBuilder::build`] makes a network with:
 /// 2^30, 4 GiB of `f32` or 8 GiB of `f64`.
@@ -101,9 +102,11 @@ pub(crate) struct Workspace<F: Float = f32> {
     bounds_stamp: u64,
 }
 
-/// Builds a [`Network`]: layer sizes, activations, loss, initialisation and seed.
+/// Builds a [`Network<F>`]: layer sizes, activations, loss, initialisation and seed. The
+/// float type is the one [`Network::builder`] was called on.
 #[derive(Clone, Debug)]
-pub struct NetworkBuilder {
+pub struct NetworkBuilder<F: Float = f32> {
+    float: std::marker::PhantomData<F>,
     sizes: Vec<usize>,
     hidden: Activation,
     output: Activation,
@@ -113,7 +116,7 @@ pub struct NetworkBuilder {
     input_activation: Option<Activation>,
 }
 
-impl NetworkBuilder {
+impl<F: Float> NetworkBuilder<F> {
     /// Hidden activation for every hidden layer (default ReLU).
     pub fn hidden(mut self, activation: Activation) -> Self {
         self.hidden = activation;
@@ -150,14 +153,14 @@ impl NetworkBuilder {
         self
     }
 
-    /// Builds the network in float type `F`.
+    /// Builds the network.
     ///
     /// # Errors
     /// [`Error::TooFewLayers`], [`Error::ZeroWidthLayer`], [`Error::TooLarge`] for more than
     /// [`MAX_PARAMETERS`] parameters (checked before anything is allocated),
     /// [`Error::InvalidActivation`] (softmax anywhere but the output),
     /// [`Error::LossActivationMismatch`].
-    pub fn build<F: Float>(&self) -> Result<Network<F>> {
+    pub fn build(&self) -> Result<Network<F>> {
         let sizes = &self.sizes;
         if sizes.len() < 2 {
             return Err(Error::TooFewLayers { got: sizes.len() });
@@ -200,8 +203,9 @@ impl<F: Float> Network<F> {
     /// Starts building a network with the given layer sizes, input first.
     ///
     /// Defaults: ReLU hidden layers, softmax output, cross-entropy, [`Init::He`], seed 0.
-    pub fn builder(sizes: &[usize]) -> NetworkBuilder {
+    pub fn builder(sizes: &[usize]) -> NetworkBuilder<F> {
         NetworkBuilder {
+            float: std::marker::PhantomData,
             sizes: sizes.to_vec(),
             hidden: Activation::Relu,
             output: Activation::Softmax,
@@ -214,7 +218,7 @@ impl<F: Float> Network<F> {
 
     /// The seed's network in the dense engine: sigmoid everywhere (the input layer too),
     /// squared error, and the seed's initial weights ([`Init::Lernmi`]).
-    pub fn lernmi_builder(sizes: &[usize]) -> NetworkBuilder {
+    pub fn lernmi_builder(sizes: &[usize]) -> NetworkBuilder<F> {
         Self::builder(sizes)
             .hidden(Activation::Sigmoid)
             .output(Activation::Sigmoid)
@@ -570,7 +574,7 @@ impl<F: Float> Network<F> {
     /// operations as [`Network::summed_gradients`] followed by the optimiser, so the same bits,
     /// in fewer passes over the weights (see `sample::sgd_outer`).
     ///
-    /// Returns the sample's loss. `Err((loss, cause))` leaves the network unchanged: every new
+    /// Returns the sample's loss. A [`Divergence`] leaves the network unchanged: every new
     /// weight is known finite before any is written (see [`Network::check_sgd_update`]).
     pub(crate) fn sgd_one_sample(
         &mut self,
@@ -579,18 +583,17 @@ impl<F: Float> Network<F> {
         ws: &mut Workspace<F>,
         learning_rate: F,
         weight_decay: F,
-    ) -> std::result::Result<f64, (f64, &'static str)> {
+    ) -> std::result::Result<f64, Divergence> {
         debug_assert_eq!(inputs.nrows(), 1);
         let loss = self.sensitivities(inputs, targets, ws, None);
         if !loss.is_finite() {
-            return Err((loss, "the loss is not finite"));
+            return Err(Divergence::Loss(loss));
         }
         let rule = SgdRule {
             learning_rate,
             weight_decay,
         };
-        self.check_sgd_update(inputs, ws, rule)
-            .map_err(|cause| (loss, cause))?;
+        self.check_sgd_update(inputs, ws, rule, loss)?;
         self.apply_sgd_update(inputs, ws, rule);
         self.parameter_stamp = fresh_stamp();
         ws.bounds_stamp = self.parameter_stamp;
@@ -598,7 +601,8 @@ impl<F: Float> Network<F> {
     }
 
     /// (B3) and (U) for one sample, computed but not written: whether every new parameter is
-    /// finite, and if not why. `ws` must hold the sample's sensitivities.
+    /// finite, and if not why (a divergence at the sample's `loss`). `ws` must hold the
+    /// sample's sensitivities.
     ///
     /// The workspace keeps, per layer, an upper bound on max |w| (computed here when unknown)
     /// up to date across steps; while the bound after the step stays far below the float
@@ -610,7 +614,8 @@ impl<F: Float> Network<F> {
         inputs: ArrayView2<'_, F>,
         ws: &mut Workspace<F>,
         rule: SgdRule<F>,
-    ) -> std::result::Result<(), &'static str> {
+        loss: f64,
+    ) -> std::result::Result<(), Divergence> {
         if ws.weight_bounds.len() != self.layers.len() {
             ws.weight_bounds.clear();
             ws.weight_bounds.resize(self.layers.len(), f64::NAN);
@@ -626,9 +631,9 @@ impl<F: Float> Network<F> {
             if !rule.check_layer(w, b, x, d, &mut ws.weight_bounds[l]) {
                 ws.weight_bounds.fill(f64::NAN);
                 return Err(if x.iter().chain(d).all(|v| v.is_finite()) {
-                    "the update would make a weight infinite"
+                    Divergence::Weight(loss)
                 } else {
-                    "a gradient is not finite"
+                    Divergence::Gradient(loss)
                 });
             }
         }
@@ -707,15 +712,18 @@ impl<F: Float> Network<F> {
     /// at its target's first largest entry (the seed's argmax).
     ///
     /// # Shapes
-    /// `inputs`: (n, n_in); `targets`: (n, n_out), typically one-hot (see [`crate::one_hot`]).
+    /// `inputs`: (n, n_in); `targets`: n class labels (`&[usize]`) or (n, n_out) rows.
     ///
     /// # Errors
-    /// As [`Network::check_inputs`] and [`Network::check_targets`].
-    pub fn evaluate(
+    /// As [`Network::check_inputs`] and [`Network::check_targets`];
+    /// [`Error::LabelOutOfRange`] for a label ≥ n_out.
+    pub fn evaluate<'t>(
         &self,
         inputs: ArrayView2<'_, F>,
-        targets: ArrayView2<'_, F>,
+        targets: impl Into<Targets<'t, F>>,
     ) -> Result<Evaluation> {
+        let targets = targets.into().rows(self.n_outputs())?;
+        let targets = targets.view();
         self.check_inputs(inputs)?;
         self.check_targets(inputs, targets)?;
         let last = self.layers.len() - 1;
@@ -1017,7 +1025,7 @@ mod tests {
         net.layers_mut()[1].parameters_mut().0[[0, 0]] = f32::MAX * 0.9;
         let before = net.clone();
         let err = step(&mut net, &mut ws).expect_err("−2 × 0.9·MAX overflows");
-        assert_eq!(err.1, "the update would make a weight infinite");
+        assert!(matches!(err, Divergence::Weight(_)), "{err:?}");
         assert_eq!(net, before, "a refused step leaves the network unchanged");
     }
 
@@ -1041,6 +1049,6 @@ mod tests {
         let err = other
             .sgd_one_sample(x.view(), y.view(), &mut ws, 1.0, 3.0)
             .expect_err("−2 × 0.9·MAX overflows");
-        assert_eq!(err.1, "the update would make a weight infinite");
+        assert!(matches!(err, Divergence::Weight(_)), "{err:?}");
     }
 }

@@ -1,9 +1,15 @@
 //! Training: the [`Trainer`] (shuffled minibatches cut into fixed shards, trained in parallel
-//! with results that do not depend on the thread count), the optimisers and learning-rate
-//! schedules ([`optimizer`]), and the observers that see each batch and epoch.
+//! with results that do not depend on the thread count), the optimisers ([`optimizer`]), the
+//! learning-rate schedules ([`schedule`]), the threads a step runs on, and the observers that
+//! see each batch and epoch.
 
+pub mod early_stopping;
 pub mod optimizer;
+pub mod schedule;
+mod threads;
 mod trainer;
 
-pub use optimizer::{Optimizer, OptimizerState, Schedule};
+pub use early_stopping::{EarlyStopping, Goal, Verdict};
+pub use optimizer::{Optimizer, OptimizerState};
+pub use schedule::Schedule;
 pub use trainer::*;

@@ -1,4 +1,4 @@
-//! Optimisers (SGD, momentum, Nesterov, Adam), L2 weight decay and learning-rate schedules.
+//! Optimisers (SGD, momentum, Nesterov, Adam) and L2 weight decay.
 //!
 //! Every optimiser consumes the batch-mean gradients g = ∂L/∂θ of [`crate::Gradients`]. With
 //! L2 weight decay λ the gradient of the weights becomes g + λ·w (biases are not decayed).
@@ -12,11 +12,14 @@
 //!
 //! These are the conventions of PyTorch's `torch.optim`, so hyperparameters carry over.
 
-use ndarray::{Array, Array1, Array2, ArrayViewMut, Dimension, ShapeBuilder, Zip};
+use ndarray::{
+    Array, Array1, Array2, ArrayViewMut, ArrayViewMut1, ArrayViewMut2, Dimension, ShapeBuilder,
+};
+
 use serde::{Deserialize, Serialize};
 
 use crate::fast::elementwise::{self, Sgd};
-use crate::{Error, Float, Gradients, Network, Result};
+use crate::{Error, Float, Gradients, LayerGradients, Network, Result};
 
 /// An optimiser and its hyperparameters.
 ///
@@ -157,96 +160,8 @@ impl Optimizer {
     }
 }
 
-/// How the learning rate changes from epoch to epoch.
-///
-/// In a checkpoint a JSON object tagged by its name: `{"name":"step","every":10,"factor":0.5}`.
-#[derive(Clone, Copy, Debug, PartialEq, Default, Serialize, Deserialize)]
-#[serde(tag = "name", rename_all = "snake_case", deny_unknown_fields)]
-#[non_exhaustive]
-pub enum Schedule {
-    /// η every epoch.
-    #[default]
-    Constant,
-    /// η·factor^⌊epoch / every⌋: multiplied by `factor` every `every` epochs.
-    Step {
-        /// Epochs between reductions (≥ 1).
-        every: usize,
-        /// Multiplier in (0, 1].
-        factor: f64,
-    },
-    /// Cosine annealing from η down to η·`floor` over `epochs` epochs:
-    /// η_e = η·(floor + (1 − floor)·(1 + cos(π·e/epochs))/2).
-    Cosine {
-        /// Length of the schedule in epochs (≥ 1); later epochs stay at the floor.
-        epochs: usize,
-        /// Final learning rate as a fraction of η, in [0, 1].
-        floor: f64,
-    },
-}
-
-impl Schedule {
-    /// The learning rate for `epoch` (0-based) given the base rate.
-    pub fn learning_rate(&self, base: f64, epoch: usize) -> f64 {
-        match *self {
-            Schedule::Constant => base,
-            Schedule::Step { every, factor } => {
-                base * factor.powi((epoch / every.max(1)).min(i32::MAX as usize) as i32)
-            }
-            Schedule::Cosine { epochs, floor } => {
-                let t = (epoch as f64 / epochs.max(1) as f64).min(1.0);
-                base * (floor + (1.0 - floor) * 0.5 * (1.0 + (std::f64::consts::PI * t).cos()))
-            }
-        }
-    }
-
-    /// Checks the schedule's parameters.
-    ///
-    /// # Errors
-    /// [`Error::InvalidHyperparameter`] for `every` or `epochs` of 0, a factor outside (0, 1],
-    /// or a floor outside [0, 1].
-    pub fn validate(&self) -> Result<()> {
-        match *self {
-            Schedule::Constant => Ok(()),
-            Schedule::Step { every, factor } => {
-                if every == 0 {
-                    return Err(Error::InvalidHyperparameter {
-                        name: "schedule step every",
-                        value: 0.0,
-                        reason: "must be at least 1 epoch",
-                    });
-                }
-                if !(factor > 0.0 && factor <= 1.0) {
-                    return Err(Error::InvalidHyperparameter {
-                        name: "schedule step factor",
-                        value: factor,
-                        reason: "must be in (0, 1]",
-                    });
-                }
-                Ok(())
-            }
-            Schedule::Cosine { epochs, floor } => {
-                if epochs == 0 {
-                    return Err(Error::InvalidHyperparameter {
-                        name: "cosine schedule epochs",
-                        value: 0.0,
-                        reason: "must be at least 1",
-                    });
-                }
-                if !(0.0..=1.0).contains(&floor) {
-                    return Err(Error::InvalidHyperparameter {
-                        name: "cosine schedule floor",
-                        value: floor,
-                        reason: "must be in [0, 1]",
-                    });
-                }
-                Ok(())
-            }
-        }
-    }
-}
-
 /// An optimiser's per-parameter state (velocities or moments), shaped like the network.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct OptimizerState<F: Float = f32> {
     optimizer: Optimizer,
     /// Velocity (momentum) or first moment (Adam), per layer: weights, biases.
@@ -259,14 +174,19 @@ pub struct OptimizerState<F: Float = f32> {
     scratch: Scratch<F>,
 }
 
-/// Arrays an optimiser writes new parameters into. Not part of the state: they hold the
-/// parameters of the step before last, so two states compare equal whatever they hold.
+/// Arrays plain SGD writes new parameters into: they hold the parameters of the step before
+/// last, so they are no part of the state and [`OptimizerState`]'s equality leaves them out.
 #[derive(Clone)]
 struct Scratch<F: Float>(Vec<(Array2<F>, Array1<F>)>);
 
-impl<F: Float> PartialEq for Scratch<F> {
-    fn eq(&self, _: &Self) -> bool {
-        true
+/// Two states are equal when they continue training alike: the same optimiser, moments and
+/// step count (the scratch arrays are left out, see [`Scratch`]).
+impl<F: Float> PartialEq for OptimizerState<F> {
+    fn eq(&self, other: &Self) -> bool {
+        self.optimizer == other.optimizer
+            && self.first == other.first
+            && self.second == other.second
+            && self.steps == other.steps
     }
 }
 
@@ -442,10 +362,9 @@ impl<F: Float> OptimizerState<F> {
             match self.sgd_exchanging(network, gradients, learning_rate, weight_decay, parallel) {
                 Some(updated) => updated,
                 None => {
-                    if !self.visit(network, gradients, learning_rate, weight_decay, false) {
-                        return Ok(false);
-                    }
-                    self.visit(network, gradients, learning_rate, weight_decay, true)
+                    let (lr, wd) = (learning_rate, weight_decay);
+                    self.check_or_apply(network, gradients, lr, wd, Pass::Check)
+                        && self.check_or_apply(network, gradients, lr, wd, Pass::Apply)
                 }
             };
         if updated {
@@ -507,18 +426,21 @@ impl<F: Float> OptimizerState<F> {
         Some(finite)
     }
 
-    /// Computes the update of every parameter; writes it when `write`, else only checks that
-    /// it is finite. Returns whether everything was finite.
-    fn visit(
+    /// Computes the update of every parameter: [`Pass::Check`] only checks that every new
+    /// value is finite, [`Pass::Apply`] writes them. Returns whether everything was finite
+    /// (always true when applying).
+    fn check_or_apply(
         &mut self,
         network: &mut Network<F>,
         gradients: &Gradients<F>,
         learning_rate: f64,
         weight_decay: f64,
-        write: bool,
+        pass: Pass,
     ) -> bool {
         let lr = F::of(learning_rate);
-        let wd = F::of(weight_decay);
+        let wd = (weight_decay != 0.0).then(|| F::of(weight_decay));
+        // `step_split` has checked that the count can grow.
+        let t = self.steps.saturating_add(1).min(i32::MAX as u64) as i32;
         // Sum of x·0 over every new value: 0 if all are finite, NaN otherwise.
         let mut check = F::zero();
         for (l, (layer, grads)) in network
@@ -528,45 +450,21 @@ impl<F: Float> OptimizerState<F> {
             .enumerate()
         {
             let (weights, biases) = layer.parameters_mut();
-            match self.optimizer {
-                Optimizer::Sgd { .. } => {
-                    // The seed's update: weight − rate·(input · output sensitivity).
-                    let (mut weights, mut biases) = (weights, biases);
-                    let same = weights.strides() == grads.weights.strides();
-                    if let (true, Some(w), Some(b), Some(gw), Some(gb)) = (
-                        write && same,
-                        weights.as_slice_memory_order_mut(),
-                        biases.as_slice_mut(),
-                        grads.weights.as_slice_memory_order(),
-                        grads.biases.as_slice(),
-                    ) {
-                        elementwise::sgd(Sgd::InPlace(w), gw, lr, wd);
-                        elementwise::sgd(Sgd::InPlace(b), gb, lr, F::zero());
-                        continue;
-                    }
-                    if weight_decay == 0.0 {
-                        check += sweep(write, weights, &grads.weights, |w, g| w - lr * g);
-                    } else {
-                        check +=
-                            sweep(write, weights, &grads.weights, |w, g| w - lr * (g + wd * w));
-                    }
-                    check += sweep(write, biases, &grads.biases, |w, g| w - lr * g);
-                }
+            check += match self.optimizer {
+                Optimizer::Sgd { .. } => sgd_layer(pass, weights, biases, grads, lr, wd),
                 Optimizer::Momentum {
                     momentum, nesterov, ..
                 } => {
-                    let mu = F::of(momentum);
-                    let rule = |decay: F| {
-                        move |w: F, v: F, g: F| {
-                            let g = g + decay * w;
-                            let v = mu * v + g;
-                            (w - lr * if nesterov { g + mu * v } else { v }, v)
-                        }
-                    };
+                    let rule = |decay| momentum_rule(lr, F::of(momentum), nesterov, decay);
                     let (vw, vb) = &mut self.first[l];
-                    check += sweep_state(write, weights, vw.view_mut(), &grads.weights, rule(wd));
-                    check +=
-                        sweep_state(write, biases, vb.view_mut(), &grads.biases, rule(F::zero()));
+                    let decay = wd.unwrap_or_else(F::zero);
+                    sweep(pass, [weights, vw.view_mut()], &grads.weights, rule(decay))
+                        + sweep(
+                            pass,
+                            [biases, vb.view_mut()],
+                            &grads.biases,
+                            rule(F::zero()),
+                        )
                 }
                 Optimizer::Adam {
                     beta1,
@@ -574,44 +472,97 @@ impl<F: Float> OptimizerState<F> {
                     epsilon,
                     ..
                 } => {
-                    // `step_split` has checked that the count can grow.
-                    let t = self.steps.saturating_add(1).min(i32::MAX as u64) as i32;
-                    let (b1, b2, eps) = (F::of(beta1), F::of(beta2), F::of(epsilon));
-                    let c1 = F::of(1.0 / (1.0 - beta1.powi(t)));
-                    let c2 = F::of(1.0 / (1.0 - beta2.powi(t)));
-                    let rule = |decay: F| {
-                        move |w: F, m: F, v: F, g: F| {
-                            let g = g + decay * w;
-                            let m = b1 * m + (F::one() - b1) * g;
-                            let v = b2 * v + (F::one() - b2) * g * g;
-                            (w - lr * (m * c1) / ((v * c2).sqrt() + eps), m, v)
-                        }
-                    };
+                    let rule = |decay| adam_rule(lr, [beta1, beta2, epsilon], t, decay);
                     let ((mw, mb), (vw, vb)) = (&mut self.first[l], &mut self.second[l]);
-                    check += sweep_moments(
-                        write,
-                        weights,
-                        mw.view_mut(),
-                        vw.view_mut(),
-                        &grads.weights,
-                        rule(wd),
-                    );
-                    check += sweep_moments(
-                        write,
-                        biases,
-                        mb.view_mut(),
-                        vb.view_mut(),
-                        &grads.biases,
-                        rule(F::zero()),
-                    );
+                    let decay = wd.unwrap_or_else(F::zero);
+                    let updated = [weights, mw.view_mut(), vw.view_mut()];
+                    sweep(pass, updated, &grads.weights, rule(decay))
+                        + sweep(
+                            pass,
+                            [biases, mb.view_mut(), vb.view_mut()],
+                            &grads.biases,
+                            rule(F::zero()),
+                        )
                 }
-            }
+            };
         }
         check == F::zero()
     }
 }
 
-/// 0 for true, NaN for false: the currency of the checks below.
+/// Whether a pass over the parameters only checks the new values or writes them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pass {
+    /// Compute every new value and check that it is finite; write nothing.
+    Check,
+    /// Compute every new value and write it.
+    Apply,
+}
+
+/// Plain SGD on one layer's weights and biases (weight decay `wd` on the weights only):
+/// w ← w − η·g, or w ← w − η·(g + λ·w). Returns Σ new·0 when checking, else 0.
+fn sgd_layer<F: Float>(
+    pass: Pass,
+    mut weights: ArrayViewMut2<'_, F>,
+    mut biases: ArrayViewMut1<'_, F>,
+    grads: &LayerGradients<F>,
+    lr: F,
+    wd: Option<F>,
+) -> F {
+    let same = weights.strides() == grads.weights.strides();
+    if let (Pass::Apply, true, Some(w), Some(b), Some(gw), Some(gb)) = (
+        pass,
+        same,
+        weights.as_slice_memory_order_mut(),
+        biases.as_slice_mut(),
+        grads.weights.as_slice_memory_order(),
+        grads.biases.as_slice(),
+    ) {
+        // The seed's update: weight − rate·(input · output sensitivity).
+        elementwise::sgd(Sgd::InPlace(w), gw, lr, wd.unwrap_or_else(F::zero));
+        elementwise::sgd(Sgd::InPlace(b), gb, lr, F::zero());
+        return F::zero();
+    }
+    let bias = sweep(pass, [biases], &grads.biases, |[w], g| [w - lr * g]);
+    let weight = match wd {
+        None => sweep(pass, [weights], &grads.weights, |[w], g| [w - lr * g]),
+        Some(wd) => sweep(pass, [weights], &grads.weights, |[w], g| {
+            [w - lr * (g + wd * w)]
+        }),
+    };
+    weight + bias
+}
+
+/// The momentum rule for weight decay `decay`: v ← μ·v + g;  w ← w − η·v (heavy ball) or
+/// w ← w − η·(g + μ·v) (Nesterov), with g + λ·w for g. On `[w, v]`, returns the new `[w, v]`.
+fn momentum_rule<F: Float>(lr: F, mu: F, nesterov: bool, decay: F) -> impl Fn([F; 2], F) -> [F; 2] {
+    move |[w, v], g| {
+        let g = g + decay * w;
+        let v = mu * v + g;
+        [w - lr * if nesterov { g + mu * v } else { v }, v]
+    }
+}
+
+/// Adam's rule at step `t` for weight decay `decay`, on `[w, m, v]`:
+/// m ← β₁m + (1−β₁)g;  v ← β₂v + (1−β₂)g²;  w ← w − η·m̂ / (√v̂ + ε).
+fn adam_rule<F: Float>(
+    lr: F,
+    [beta1, beta2, epsilon]: [f64; 3],
+    t: i32,
+    decay: F,
+) -> impl Fn([F; 3], F) -> [F; 3] {
+    let (b1, b2, eps) = (F::of(beta1), F::of(beta2), F::of(epsilon));
+    let c1 = F::of(1.0 / (1.0 - beta1.powi(t)));
+    let c2 = F::of(1.0 / (1.0 - beta2.powi(t)));
+    move |[w, m, v], g| {
+        let g = g + decay * w;
+        let m = b1 * m + (F::one() - b1) * g;
+        let v = b2 * v + (F::one() - b2) * g * g;
+        [w - lr * (m * c1) / ((v * c2).sqrt() + eps), m, v]
+    }
+}
+
+/// 0 for true, NaN for false: the currency of the checks.
 fn finite<F: Float>(ok: bool) -> F {
     if ok {
         F::zero()
@@ -620,107 +571,89 @@ fn finite<F: Float>(ok: bool) -> F {
     }
 }
 
-/// Applies `rule(w, g)` to every parameter (`write`), or returns Σ new·0 without writing.
-fn sweep<F: Float, D: Dimension>(
-    write: bool,
-    mut params: ArrayViewMut<'_, F, D>,
+/// Σ x·0 over `values`: 0 when all are finite, NaN otherwise.
+fn zero_if_finite<F: Float, const N: usize>(values: [F; N]) -> F {
+    values.iter().fold(F::zero(), |acc, &x| acc + x * F::zero())
+}
+
+/// The most arrays a rule updates per parameter (the parameter and Adam's two moments).
+const MOST_UPDATED: usize = 3;
+
+/// Applies `rule(old, g)` element by element to the `N` arrays `updated` (the parameters
+/// first, then the optimiser's state) and the gradients `grads`, all of one shape: writes the
+/// new values ([`Pass::Apply`], returning 0) or returns Σ new·0 without writing
+/// ([`Pass::Check`]).
+fn sweep<F: Float, D: Dimension, const N: usize>(
+    pass: Pass,
+    mut updated: [ArrayViewMut<'_, F, D>; N],
     grads: &Array<F, D>,
-    rule: impl Fn(F, F) -> F,
+    rule: impl Fn([F; N], F) -> [F; N],
 ) -> F {
-    if write {
-        Zip::from(&mut params)
-            .and(grads)
-            .for_each(|w, &g| *w = rule(*w, g));
-        F::zero()
-    } else if let (true, Some(w), Some(g)) = (
-        params.strides() == grads.strides(),
-        params.as_slice_memory_order(),
-        grads.as_slice_memory_order(),
-    ) {
-        finite(elementwise::finite_under([w, g], |[w, g]| rule(w, g)))
-    } else {
-        Zip::from(&params)
-            .and(grads)
-            .fold(F::zero(), |acc, &w, &g| {
-                let n = rule(w, g);
-                acc + n * F::zero()
-            })
+    let same = updated.iter().all(|a| a.strides() == grads.strides());
+    match (pass, same, grads.as_slice_memory_order()) {
+        (Pass::Apply, true, Some(g)) => {
+            let slices = updated.each_mut().map(|a| a.as_slice_memory_order_mut());
+            if slices.iter().all(Option::is_some) {
+                apply_on_slices(slices.map(Option::unwrap_or_default), g, rule);
+                return F::zero();
+            }
+        }
+        (Pass::Check, true, Some(g)) if N <= MOST_UPDATED => {
+            let slices = updated.each_ref().map(|a| a.as_slice_memory_order());
+            if slices.iter().all(Option::is_some) {
+                let slices = slices.map(Option::unwrap_or_default);
+                // The kernel takes a fixed number of arrays: the gradients fill the rest.
+                let inputs: [&[F]; MOST_UPDATED + 1] =
+                    std::array::from_fn(|k| if k < N { slices[k] } else { g });
+                return finite(elementwise::finite_under(inputs, |v| {
+                    zero_if_finite(rule(std::array::from_fn(|k| v[k]), v[MOST_UPDATED]))
+                }));
+            }
+        }
+        _ => {}
+    }
+    sweep_in_logical_order(pass, updated, grads, rule)
+}
+
+/// [`sweep`] on contiguous arrays of one layout, applying.
+fn apply_on_slices<F: Float, const N: usize>(
+    mut updated: [&mut [F]; N],
+    grads: &[F],
+    rule: impl Fn([F; N], F) -> [F; N],
+) {
+    for (i, &g) in grads.iter().enumerate() {
+        let new = rule(std::array::from_fn(|k| updated[k][i]), g);
+        for (slice, value) in updated.iter_mut().zip(new) {
+            slice[i] = value;
+        }
     }
 }
 
-/// As [`sweep`], with one optimiser state per parameter.
-fn sweep_state<F: Float, D: Dimension>(
-    write: bool,
-    mut params: ArrayViewMut<'_, F, D>,
-    mut state: ArrayViewMut<'_, F, D>,
+/// [`sweep`] for arrays of any layouts, element by element in logical order.
+fn sweep_in_logical_order<F: Float, D: Dimension, const N: usize>(
+    pass: Pass,
+    mut updated: [ArrayViewMut<'_, F, D>; N],
     grads: &Array<F, D>,
-    rule: impl Fn(F, F, F) -> (F, F),
+    rule: impl Fn([F; N], F) -> [F; N],
 ) -> F {
-    if write {
-        Zip::from(&mut params)
-            .and(&mut state)
-            .and(grads)
-            .for_each(|w, s, &g| (*w, *s) = rule(*w, *s, g));
-        F::zero()
-    } else if let (true, Some(w), Some(s), Some(g)) = (
-        params.strides() == grads.strides() && state.strides() == grads.strides(),
-        params.as_slice_memory_order(),
-        state.as_slice_memory_order(),
-        grads.as_slice_memory_order(),
-    ) {
-        finite(elementwise::finite_under([w, s, g], |[w, s, g]| {
-            let (n, t) = rule(w, s, g);
-            n * F::zero() + t * F::zero()
-        }))
-    } else {
-        Zip::from(&params)
-            .and(&state)
-            .and(grads)
-            .fold(F::zero(), |acc, &w, &s, &g| {
-                let (n, t) = rule(w, s, g);
-                acc + n * F::zero() + t * F::zero()
-            })
+    let mut cells = updated.each_mut().map(|a| a.iter_mut());
+    let mut check = F::zero();
+    for &g in grads {
+        let mut now = cells.each_mut().map(Iterator::next);
+        let old = std::array::from_fn(|k| now[k].as_deref().copied().unwrap_or_else(F::nan));
+        let new = rule(old, g);
+        match pass {
+            Pass::Check => check += zero_if_finite(new),
+            Pass::Apply => {
+                for (cell, value) in now.iter_mut().zip(new) {
+                    if let Some(cell) = cell {
+                        **cell = value;
+                    }
+                }
+            }
+        }
     }
-}
-
-/// As [`sweep`], with two optimiser states per parameter.
-fn sweep_moments<F: Float, D: Dimension>(
-    write: bool,
-    mut params: ArrayViewMut<'_, F, D>,
-    mut first: ArrayViewMut<'_, F, D>,
-    mut second: ArrayViewMut<'_, F, D>,
-    grads: &Array<F, D>,
-    rule: impl Fn(F, F, F, F) -> (F, F, F),
-) -> F {
-    if write {
-        Zip::from(&mut params)
-            .and(&mut first)
-            .and(&mut second)
-            .and(grads)
-            .for_each(|w, m, v, &g| (*w, *m, *v) = rule(*w, *m, *v, g));
-        F::zero()
-    } else if let (true, Some(w), Some(m), Some(v), Some(g)) = (
-        params.strides() == grads.strides()
-            && first.strides() == grads.strides()
-            && second.strides() == grads.strides(),
-        params.as_slice_memory_order(),
-        first.as_slice_memory_order(),
-        second.as_slice_memory_order(),
-        grads.as_slice_memory_order(),
-    ) {
-        finite(elementwise::finite_under([w, m, v, g], |[w, m, v, g]| {
-            let (n, a, b) = rule(w, m, v, g);
-            n * F::zero() + a * F::zero() + b * F::zero()
-        }))
-    } else {
-        Zip::from(&params).and(&first).and(&second).and(grads).fold(
-            F::zero(),
-            |acc, &w, &m, &v, &g| {
-                let (n, a, b) = rule(w, m, v, g);
-                acc + n * F::zero() + a * F::zero() + b * F::zero()
-            },
-        )
-    }
+    check
 }
 
 #[cfg(test)]
@@ -729,7 +662,7 @@ mod tests {
 
     #[test]
     fn a_step_count_at_its_maximum_is_an_error_not_an_overflow() {
-        let mut net = Network::<f32>::builder(&[3, 2]).build::<f32>().unwrap();
+        let mut net = Network::<f32>::builder(&[3, 2]).build().unwrap();
         let grads = net.zero_gradients();
         for optimizer in [Optimizer::sgd(0.1), Optimizer::adam(0.1)] {
             let mut state = OptimizerState::new(optimizer, &net).unwrap();
@@ -743,5 +676,96 @@ mod tests {
             assert_eq!(state.steps, u64::MAX);
             assert_eq!(net, before);
         }
+    }
+
+    /// A 1 → 1 network with w = 1, b = 0.5, and the gradients g_w = 0.5, g_b = 0.25.
+    fn one_weight() -> (Network<f64>, Gradients<f64>) {
+        let mut net = Network::<f64>::builder(&[1, 1])
+            .output(crate::Activation::Identity)
+            .loss(crate::Loss::SquaredError)
+            .build()
+            .unwrap();
+        let (mut w, mut b) = net.layers_mut()[0].parameters_mut();
+        w.fill(1.0);
+        b.fill(0.5);
+        let mut grads = net.zero_gradients();
+        grads.layers[0].weights.fill(0.5);
+        grads.layers[0].biases.fill(0.25);
+        (net, grads)
+    }
+
+    /// (w, b) after each of two steps with the same gradients, learning rate 0.1.
+    fn two_steps(optimizer: Optimizer, weight_decay: f64) -> [(f64, f64); 2] {
+        let (mut net, grads) = one_weight();
+        let mut state = OptimizerState::new(optimizer, &net).unwrap();
+        let mut step = || {
+            assert!(state.step(&mut net, &grads, 0.1, weight_decay).unwrap());
+            let layer = &net.layers()[0];
+            (layer.weights()[[0, 0]], layer.biases()[0])
+        };
+        [step(), step()]
+    }
+
+    fn assert_close(got: [(f64, f64); 2], expected: [(f64, f64); 2], tolerance: f64) {
+        for ((w, b), (ew, eb)) in got.into_iter().zip(expected) {
+            assert!(
+                (w - ew).abs() < tolerance && (b - eb).abs() < tolerance,
+                "got {got:?}, expected {expected:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn sgd_subtracts_the_rate_times_the_gradient() {
+        // w: 1 − 0.1·0.5 = 0.95, then 0.90; b: 0.5 − 0.1·0.25 = 0.475, then 0.45.
+        let got = two_steps(Optimizer::sgd(0.1), 0.0);
+        assert_close(got, [(0.95, 0.475), (0.90, 0.45)], 1e-12);
+    }
+
+    #[test]
+    fn weight_decay_adds_lambda_w_to_the_weights_gradient_only() {
+        // w: 1 − 0.1·(0.5 + 0.1·1) = 0.94, then 0.94 − 0.1·(0.5 + 0.094) = 0.8806.
+        let got = two_steps(Optimizer::sgd(0.1), 0.1);
+        assert_close(got, [(0.94, 0.475), (0.8806, 0.45)], 1e-12);
+        // Momentum μ = 0.9: v = 0.6, w = 0.94; v = 0.9·0.6 + 0.5 + 0.094 = 1.134, w = 0.8266.
+        let got = two_steps(Optimizer::momentum(0.1, 0.9), 0.1);
+        assert_close(got, [(0.94, 0.475), (0.8266, 0.4275)], 1e-12);
+    }
+
+    #[test]
+    fn momentum_accumulates_a_velocity() {
+        // v = 0.5, w = 0.95; v = 0.9·0.5 + 0.5 = 0.95, w = 0.95 − 0.095 = 0.855.
+        // b: v = 0.25, b = 0.475; v = 0.475, b = 0.475 − 0.0475 = 0.4275.
+        let got = two_steps(Optimizer::momentum(0.1, 0.9), 0.0);
+        assert_close(got, [(0.95, 0.475), (0.855, 0.4275)], 1e-12);
+    }
+
+    #[test]
+    fn nesterov_steps_along_the_gradient_plus_the_new_velocity() {
+        // v = 0.5, w = 1 − 0.1·(0.5 + 0.45) = 0.905; v = 0.95, w = 0.905 − 0.1·1.355 = 0.7695.
+        // b: v = 0.25, b = 0.5 − 0.1·0.475 = 0.4525; v = 0.475, b = 0.4525 − 0.1·0.6775.
+        let got = two_steps(Optimizer::nesterov(0.1, 0.9), 0.0);
+        assert_close(got, [(0.905, 0.4525), (0.7695, 0.38475)], 1e-12);
+    }
+
+    #[test]
+    fn adam_steps_by_the_rate_when_the_gradient_is_steady() {
+        // m̂ = g and v̂ = g² after bias correction at every step, so each step is
+        // η·g/(|g| + ε) ≈ η: m = 0.05, v = 0.00025, m̂ = 0.5, v̂ = 0.25; then m = 0.095,
+        // v = 0.00049975, m̂ = 0.095/0.19 = 0.5, v̂ = 0.00049975/0.001999 = 0.25.
+        let got = two_steps(Optimizer::adam(0.1), 0.0);
+        assert_close(got, [(0.9, 0.4), (0.8, 0.3)], 1e-7);
+    }
+
+    #[test]
+    fn states_compare_equal_whatever_the_scratch_arrays_hold() {
+        let (mut net, grads) = one_weight();
+        let fresh = OptimizerState::new(Optimizer::sgd(0.1), &net).unwrap();
+        let mut stepped = fresh.clone();
+        assert!(stepped.step(&mut net, &grads, 0.1, 0.0).unwrap());
+        stepped.steps = 0;
+        assert_eq!(stepped, fresh);
+        stepped.steps = 1;
+        assert_ne!(stepped, fresh);
     }
 }

@@ -7,6 +7,7 @@
 //! shard 0 + shard 1 + … in that order. Shard boundaries depend only on the configuration, never on the thread count,
 //! and so does every floating-point operation.
 
+use std::ops::ControlFlow;
 use std::time::Instant;
 
 use ndarray::{s, Array2, ArrayView2, Axis};
@@ -15,19 +16,24 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
+use crate::error::Divergence;
 use crate::nn::network::Workspace;
-use crate::train::optimizer::{OptimizerState, Schedule};
-use crate::{Activation, Error, Float, Gradients, Network, Optimizer, Result};
+use crate::train::optimizer::OptimizerState;
+use crate::train::schedule::Schedule;
+use crate::train::threads::{keeping_the_pool_awake, ThreadChoice, Threads};
+use crate::{Error, Float, Gradients, Network, Optimizer, Result, Targets};
 
 /// The largest batch a [`TrainConfig`] accepts (2^16 = 65 536 samples, more than all of MNIST).
 pub const MAX_BATCH: usize = 1 << 16;
-/// The most threads a [`TrainConfig`] accepts.
+/// The most threads [`RunOptions`] accept.
 pub const MAX_THREADS: usize = 1024;
 /// The most memory, in bytes, that [`Trainer::new`] lets a trainer's buffers take (4 GiB);
-/// [`Trainer::with_memory_limit`] sets another limit.
+/// [`RunOptions::memory_limit`] sets another limit.
 pub const DEFAULT_MEMORY_LIMIT: usize = 4 << 30;
 
-/// How to train: epochs, batch size, optimiser, schedule, seed and parallelism.
+/// What training computes: epochs, batch and shard sizes, optimiser and weight decay, schedule,
+/// seed and shuffling. Everything here can change the trained weights; how the work is run
+/// (threads, memory), which cannot, is in [`RunOptions`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrainConfig {
     /// Passes over the training set.
@@ -44,15 +50,74 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Reshuffle every epoch (false: file order, as the seed trained).
     pub shuffle: bool,
+    /// Rows per shard. Results depend on this (summation order), never on the thread count.
+    pub shard_size: usize,
+}
+
+/// How a [`Trainer`] runs: threads and memory. None of it changes the trained weights.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RunOptions {
     /// Threads for the minibatch shards: `None` uses rayon's global pool, `Some(1)` runs on
     /// the calling thread alone.
     pub threads: Option<usize>,
-    /// Rows per shard. Results depend on this (summation order), never on `threads`.
-    pub shard_size: usize,
     /// Let the trainer run a step on one thread when that has lately been faster than the pool
     /// (as when other programs keep the other cores busy). Results are the same bits either
     /// way; only the speed changes. Default true.
     pub adaptive_threads: bool,
+    /// The most bytes the trainer's buffers may take (default [`DEFAULT_MEMORY_LIMIT`]).
+    pub memory_limit: usize,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            threads: None,
+            adaptive_threads: true,
+            memory_limit: DEFAULT_MEMORY_LIMIT,
+        }
+    }
+}
+
+impl RunOptions {
+    /// The calling thread alone (the seed's way, and the simplest to debug).
+    pub fn one_thread() -> Self {
+        RunOptions {
+            threads: Some(1),
+            ..RunOptions::default()
+        }
+    }
+
+    /// Checks the thread count.
+    ///
+    /// # Errors
+    /// [`Error::InvalidHyperparameter`] for a thread count of 0 or above [`MAX_THREADS`]:
+    /// every thread is started, so an absurd count is an error, not a billion threads.
+    pub fn validate(&self) -> Result<()> {
+        if let Some(t) = self.threads {
+            if t == 0 {
+                return Err(Error::InvalidHyperparameter {
+                    name: "threads",
+                    value: 0.0,
+                    reason: "must be at least 1",
+                });
+            }
+            at_most("threads", t, MAX_THREADS, "must be at most 1024")?;
+        }
+        Ok(())
+    }
+}
+
+/// [`Error::InvalidHyperparameter`] if `value` exceeds `limit`.
+fn at_most(name: &'static str, value: usize, limit: usize, reason: &'static str) -> Result<()> {
+    if value > limit {
+        Err(Error::InvalidHyperparameter {
+            name,
+            value: value as f64,
+            reason,
+        })
+    } else {
+        Ok(())
+    }
 }
 
 impl Default for TrainConfig {
@@ -65,9 +130,7 @@ impl Default for TrainConfig {
             weight_decay: 0.0,
             seed: 0,
             shuffle: true,
-            threads: None,
             shard_size: 32,
-            adaptive_threads: true,
         }
     }
 }
@@ -81,7 +144,6 @@ impl TrainConfig {
             optimizer: Optimizer::sgd(0.1),
             shuffle: false,
             shard_size: 1,
-            threads: Some(1),
             ..TrainConfig::default()
         }
     }
@@ -90,8 +152,7 @@ impl TrainConfig {
     ///
     /// # Errors
     /// [`Error::InvalidHyperparameter`] for a batch or shard size of 0, a batch above
-    /// [`MAX_BATCH`], a thread count of 0 or above [`MAX_THREADS`],
-    /// a negative or non-finite weight decay, or an invalid optimiser or schedule.
+    /// [`MAX_BATCH`], a negative or non-finite weight decay, or an invalid optimiser or schedule.
     pub fn validate(&self) -> Result<()> {
         let positive = |name, value: usize| {
             if value == 0 {
@@ -106,32 +167,14 @@ impl TrainConfig {
         };
         positive("batch_size", self.batch_size)?;
         positive("shard_size", self.shard_size)?;
-        if let Some(t) = self.threads {
-            positive("threads", t)?;
-        }
-        // Buffers are sized for a whole batch up front, and every thread is started: bound
-        // both, so that an absurd value (from a damaged checkpoint, say) is an error, not an
-        // attempt to allocate terabytes or start a billion threads.
-        let at_most = |name, value: usize, limit: usize, reason| {
-            if value > limit {
-                Err(Error::InvalidHyperparameter {
-                    name,
-                    value: value as f64,
-                    reason,
-                })
-            } else {
-                Ok(())
-            }
-        };
+        // Buffers are sized for a whole batch up front: bound it, so that an absurd value
+        // (from a damaged checkpoint, say) is an error, not an attempt to allocate terabytes.
         at_most(
             "batch_size",
             self.batch_size,
             MAX_BATCH,
             "must be at most 65536",
         )?;
-        if let Some(t) = self.threads {
-            at_most("threads", t, MAX_THREADS, "must be at most 1024")?;
-        }
         if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
             return Err(Error::InvalidHyperparameter {
                 name: "weight_decay",
@@ -180,8 +223,10 @@ pub struct EpochReport {
 pub trait Observer {
     /// After each minibatch.
     fn batch_end(&mut self, _progress: &BatchProgress) {}
-    /// After each epoch.
-    fn epoch_end(&mut self, _report: &EpochReport) {}
+    /// After each epoch; [`ControlFlow::Break`] stops [`Trainer::fit`] after this epoch.
+    fn epoch_end(&mut self, _report: &EpochReport) -> ControlFlow<()> {
+        ControlFlow::Continue(())
+    }
 }
 
 /// The observer that ignores everything.
@@ -191,8 +236,9 @@ impl Observer for () {}
 pub struct OnEpoch<C>(C);
 
 impl<C: FnMut(&EpochReport)> Observer for OnEpoch<C> {
-    fn epoch_end(&mut self, report: &EpochReport) {
-        (self.0)(report)
+    fn epoch_end(&mut self, report: &EpochReport) -> ControlFlow<()> {
+        (self.0)(report);
+        ControlFlow::Continue(())
     }
 }
 
@@ -207,136 +253,218 @@ struct Shard<F: Float> {
     loss: f64,
 }
 
-/// Trains a [`Network`] with a [`TrainConfig`]: holds the optimiser state, the epoch counter
-/// and every buffer a step needs, so that a step allocates nothing once the buffers exist.
+/// Trains a [`Network`] it owns with a [`TrainConfig`]: the network, the optimiser state, the
+/// epoch counter and every buffer a step needs, so that a step allocates nothing once the
+/// buffers exist.
+///
+/// ```
+/// use lernmi::{Network, TrainConfig, Trainer};
+/// use ndarray::array;
+///
+/// let net = Network::<f32>::builder(&[2, 4, 2]).seed(1).build()?;
+/// let mut trainer = Trainer::new(net, TrainConfig { epochs: 3, ..TrainConfig::default() })?;
+/// let x = array![[0.0, 1.0], [1.0, 0.0]];
+/// trainer.fit(x.view(), &[1, 0], &mut ())?;
+/// let net = trainer.into_network();
+/// assert_eq!(net.classify(x.view())?.len(), 2);
+/// # Ok::<(), lernmi::Error>(())
+/// ```
 pub struct Trainer<F: Float = f32> {
+    network: Network<F>,
+    engine: Engine<F>,
+}
+
+/// Everything of a [`Trainer`] but the network, which its methods take beside it.
+struct Engine<F: Float> {
     config: TrainConfig,
+    options: RunOptions,
     state: OptimizerState<F>,
     epoch: usize,
-    pool: Option<rayon::ThreadPool>,
+    threads: Threads,
     shards: Vec<Shard<F>>,
     total: Gradients<F>,
     batch_inputs: Array2<F>,
     batch_targets: Array2<F>,
     order: Vec<usize>,
-    pace: Pace,
-    /// The input activation of the network the trainer was made for: the workspaces hold
-    /// room for activated inputs only when it has one.
-    input_activation: Option<Activation>,
+    thread_choice: ThreadChoice,
 }
 
 impl<F: Float> std::fmt::Debug for Trainer<F> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Trainer")
-            .field("config", &self.config)
-            .field("epoch", &self.epoch)
-            .field("optimizer_steps", &self.state.steps())
+            .field("sizes", &self.network.sizes())
+            .field("config", &self.engine.config)
+            .field("options", &self.engine.options)
+            .field("epoch", &self.engine.epoch)
+            .field("optimizer_steps", &self.engine.state.steps())
             .finish_non_exhaustive()
     }
 }
 
-/// Chooses, step by step, between computing a minibatch on one thread or on the pool.
-///
-/// On a shared machine the other cores may be busy, and then waiting for a descheduled worker
-/// makes a parallel step slower than a sequential one. Since both give the same bits, the
-/// trainer may pick whichever has been faster lately: it keeps a moving average of the time
-/// per sample of each, and parallel wins ties within 15 %. The current choice's average
-/// follows every step, so a choice that turns slow is dropped at once; the other one is tried
-/// now and then to see whether it has turned fast: 16 steps after a switch, then at twice the
-/// previous interval (up to 256 steps) while trials keep confirming the choice. Trying every
-/// 16th step for good cost wide 2-thread epochs about 5 %.
-#[derive(Clone, Debug)]
-struct Pace {
-    /// Seconds per sample, sequential and parallel (0 until measured).
-    per_sample: [f64; 2],
-    steps: u64,
-    /// The step of the next trial of the other choice, and the interval that led to it.
-    next_trial: u64,
-    interval: u64,
-    /// The choice when the last trial was made.
-    chosen_at_trial: Option<bool>,
-}
-
-/// The first and the longest interval between trials of the other choice, in steps.
-const TRIAL_INTERVALS: (u64, u64) = (16, 256);
-
-impl Default for Pace {
-    fn default() -> Self {
-        Pace {
-            per_sample: [0.0; 2],
-            steps: 0,
-            next_trial: TRIAL_INTERVALS.0,
-            interval: TRIAL_INTERVALS.0,
-            chosen_at_trial: None,
-        }
-    }
-}
-
-impl Pace {
-    fn choose(&mut self) -> bool {
-        self.steps += 1;
-        let [sequential, parallel] = self.per_sample;
-        // Parallel unless sequential has been clearly (15 %) faster: single-step timings are
-        // noisy, and a wrong switch to one thread costs more than a wrong stay.
-        let faster = parallel == 0.0 || parallel <= 1.15 * sequential;
-        if self.steps == 2 && sequential == 0.0 {
-            // Measure sequential once early on.
-            return false;
-        }
-        if self.steps < self.next_trial {
-            return faster;
-        }
-        let (first, longest) = TRIAL_INTERVALS;
-        self.interval = if self.chosen_at_trial == Some(faster) {
-            (2 * self.interval).min(longest)
-        } else {
-            first
-        };
-        self.chosen_at_trial = Some(faster);
-        self.next_trial = self.steps + self.interval;
-        !faster
-    }
-
-    fn record(&mut self, parallel: bool, seconds_per_sample: f64) {
-        let slot = &mut self.per_sample[usize::from(parallel)];
-        *slot = if *slot == 0.0 {
-            seconds_per_sample
-        } else {
-            0.8 * *slot + 0.2 * seconds_per_sample
-        };
-    }
-}
-
 impl<F: Float> Trainer<F> {
-    /// A trainer for `network` (used for the shapes of the buffers), whose buffers may take at
-    /// most [`DEFAULT_MEMORY_LIMIT`] bytes.
+    /// A trainer that owns `network`, with the default [`RunOptions`].
     ///
     /// # Errors
-    /// As [`Trainer::with_memory_limit`].
-    pub fn new(network: &Network<F>, config: TrainConfig) -> Result<Self> {
-        Self::with_memory_limit(network, config, DEFAULT_MEMORY_LIMIT)
+    /// As [`Trainer::with_options`].
+    pub fn new(network: Network<F>, config: TrainConfig) -> Result<Self> {
+        Self::with_options(network, config, RunOptions::default())
     }
 
-    /// A trainer for `network` whose buffers may take at most `limit` bytes.
+    /// A trainer that owns `network` and runs as `options` say.
     ///
     /// Every shard of a minibatch keeps buffers of its own (its rows' activations and the
     /// gradients of every parameter), so memory grows with the number of shards, ⌈batch_size /
     /// shard_size⌉, times the parameter count. The trainer estimates what its buffers take
-    /// before allocating any, and refuses a configuration that needs more than `limit`.
+    /// before allocating any, and refuses a configuration that needs more than
+    /// `options.memory_limit`.
     ///
     /// # Errors
-    /// As [`TrainConfig::validate`]; [`Error::TooLarge`] if the buffers would need more than
-    /// `limit` bytes (a larger `shard_size` or a smaller `batch_size` needs less);
-    /// [`Error::ThreadPool`] if the pool cannot be built; [`Error::KernelUnavailable`] if
-    /// `LERNMI_KERNEL` names a kernel family this CPU does not run.
-    pub fn with_memory_limit(
-        network: &Network<F>,
+    /// As [`TrainConfig::validate`] and [`RunOptions::validate`]; [`Error::TooLarge`] if the
+    /// buffers would need more than the memory limit (a larger `shard_size` or a smaller
+    /// `batch_size` needs less); [`Error::ThreadPool`] if the pool cannot be built.
+    pub fn with_options(
+        network: Network<F>,
         config: TrainConfig,
-        limit: usize,
+        options: RunOptions,
     ) -> Result<Self> {
-        crate::fast::kernel_choice()?;
+        let engine = Engine::new(&network, config, options)?;
+        Ok(Trainer { network, engine })
+    }
+
+    /// The network being trained.
+    pub fn network(&self) -> &Network<F> {
+        &self.network
+    }
+
+    /// The trained network, the trainer given up.
+    pub fn into_network(self) -> Network<F> {
+        self.network
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &TrainConfig {
+        &self.engine.config
+    }
+
+    /// How the trainer runs.
+    pub fn options(&self) -> &RunOptions {
+        &self.engine.options
+    }
+
+    /// The optimiser's state (moments and step count).
+    pub fn optimizer_state(&self) -> &OptimizerState<F> {
+        &self.engine.state
+    }
+
+    /// A trainer that continues from a saved optimiser state after `epoch` completed epochs.
+    pub(crate) fn restored(
+        network: Network<F>,
+        config: TrainConfig,
+        options: RunOptions,
+        state: OptimizerState<F>,
+        epoch: usize,
+    ) -> Result<Self> {
+        let mut trainer = Trainer::with_options(network, config, options)?;
+        trainer.engine.state = state;
+        trainer.engine.epoch = epoch;
+        Ok(trainer)
+    }
+
+    /// Epochs completed.
+    pub fn epoch(&self) -> usize {
+        self.engine.epoch
+    }
+
+    /// The learning rate the next epoch uses.
+    pub fn learning_rate(&self) -> f64 {
+        self.engine.learning_rate()
+    }
+
+    /// Trains the remaining epochs of the configuration and returns their reports; stops
+    /// early when the observer says so ([`Observer::epoch_end`]).
+    ///
+    /// # Shapes
+    /// `inputs`: (n, n_in); `targets`: n class labels (`&[usize]`, one-hot inside) or
+    /// (n, n_out) rows (see [`Targets`]). Labels and their one-hot rows train the same bits.
+    ///
+    /// # Errors
+    /// As [`Trainer::train_epoch`].
+    pub fn fit<'t>(
+        &mut self,
+        inputs: ArrayView2<'_, F>,
+        targets: impl Into<Targets<'t, F>>,
+        observer: &mut impl Observer,
+    ) -> Result<Vec<EpochReport>> {
+        let targets = targets.into().rows(self.network.n_outputs())?;
+        let targets = targets.view();
+        self.network.check_inputs(inputs)?;
+        self.network.check_targets(inputs, targets)?;
+        let mut reports = Vec::new();
+        while self.engine.epoch < self.engine.config.epochs {
+            let (report, flow) =
+                self.engine
+                    .train_epoch(&mut self.network, inputs, targets, observer)?;
+            reports.push(report);
+            if flow.is_break() {
+                break;
+            }
+        }
+        Ok(reports)
+    }
+
+    /// One pass over the training set in minibatches (shuffled if configured).
+    ///
+    /// # Shapes
+    /// As [`Trainer::fit`].
+    ///
+    /// # Errors
+    /// As [`Network::check_inputs`] and [`Network::check_targets`];
+    /// [`Error::LabelOutOfRange`] for a label ≥ n_out;
+    /// [`Error::StepCountOverflow`] if the optimiser's step count cannot grow; and
+    /// [`Error::Diverged`] if a loss or gradient becomes NaN or infinite: the network then
+    /// keeps its last finite weights.
+    pub fn train_epoch<'t>(
+        &mut self,
+        inputs: ArrayView2<'_, F>,
+        targets: impl Into<Targets<'t, F>>,
+        observer: &mut impl Observer,
+    ) -> Result<EpochReport> {
+        let targets = targets.into().rows(self.network.n_outputs())?;
+        let targets = targets.view();
+        self.network.check_inputs(inputs)?;
+        self.network.check_targets(inputs, targets)?;
+        let (report, _) = self
+            .engine
+            .train_epoch(&mut self.network, inputs, targets, observer)?;
+        Ok(report)
+    }
+
+    /// One update from one minibatch (at most `batch_size` rows) at the current epoch's
+    /// learning rate; returns the batch's mean loss before the update.
+    ///
+    /// # Errors
+    /// As [`Trainer::train_epoch`]; [`Error::InvalidHyperparameter`] for a batch larger than
+    /// the configured batch size.
+    pub fn step<'t>(
+        &mut self,
+        inputs: ArrayView2<'_, F>,
+        targets: impl Into<Targets<'t, F>>,
+    ) -> Result<f64> {
+        let targets = targets.into().rows(self.network.n_outputs())?;
+        let targets = targets.view();
+        self.network.check_inputs(inputs)?;
+        self.network.check_targets(inputs, targets)?;
+        self.engine.step(&mut self.network, inputs, targets)
+    }
+}
+
+impl<F: Float> Engine<F> {
+    /// Buffers and optimiser state for `network`.
+    fn new(network: &Network<F>, config: TrainConfig, options: RunOptions) -> Result<Self> {
         config.validate()?;
-        let needed = buffer_bytes(network, &config);
+        options.validate()?;
+        let needed = buffer_bytes(network, &config, &options);
+        let limit = options.memory_limit;
         if needed > limit as u128 {
             return Err(Error::TooLarge {
                 what: "the trainer's buffers",
@@ -344,18 +472,10 @@ impl<F: Float> Trainer<F> {
                 limit: limit as u128,
                 unit: "bytes",
                 hint: "each shard holds every parameter's gradient: raise shard_size, lower \
-                       batch_size, or raise the limit (Trainer::with_memory_limit)",
+                       batch_size, or raise RunOptions::memory_limit",
             });
         }
-        let pool = match config.threads {
-            Some(n) if n > 1 => Some(
-                rayon::ThreadPoolBuilder::new()
-                    .num_threads(n)
-                    .build()
-                    .map_err(|e| Error::ThreadPool(e.to_string()))?,
-            ),
-            _ => None,
-        };
+        let threads = Threads::new(options.threads)?;
         let (shard_rows, n_shards) = shard_layout(&config);
         let shards = (0..n_shards)
             .map(|_| Shard {
@@ -364,96 +484,35 @@ impl<F: Float> Trainer<F> {
                 loss: 0.0,
             })
             .collect();
-        Ok(Trainer {
+        Ok(Engine {
             state: OptimizerState::new(config.optimizer, network)?,
             epoch: 0,
-            pool,
+            threads,
             shards,
             total: network.zero_gradients(),
             batch_inputs: Array2::zeros((config.batch_size, network.n_inputs())),
             batch_targets: Array2::zeros((config.batch_size, network.n_outputs())),
             order: Vec::new(),
-            pace: Pace::default(),
-            input_activation: network.input_activation(),
+            thread_choice: ThreadChoice::default(),
+            options,
             config,
         })
     }
 
-    /// The configuration.
-    pub fn config(&self) -> &TrainConfig {
-        &self.config
-    }
-
-    /// The optimiser's state (moments and step count).
-    pub fn optimizer_state(&self) -> &OptimizerState<F> {
-        &self.state
-    }
-
-    /// A trainer that continues from a saved optimiser state after `epoch` completed epochs.
-    pub(crate) fn restored(
-        network: &Network<F>,
-        config: TrainConfig,
-        state: OptimizerState<F>,
-        epoch: usize,
-    ) -> Result<Self> {
-        let mut trainer = Trainer::new(network, config)?;
-        trainer.state = state;
-        trainer.epoch = epoch;
-        Ok(trainer)
-    }
-
-    /// Epochs completed.
-    pub fn epoch(&self) -> usize {
-        self.epoch
-    }
-
     /// The learning rate the next epoch uses.
-    pub fn learning_rate(&self) -> f64 {
-        self.config
-            .schedule
-            .learning_rate(self.config.optimizer.learning_rate(), self.epoch)
+    fn learning_rate(&self) -> f64 {
+        let (base, epochs) = (self.config.optimizer.learning_rate(), self.config.epochs);
+        self.config.schedule.learning_rate(base, self.epoch, epochs)
     }
 
-    /// Trains the remaining epochs of the configuration and returns their reports.
-    ///
-    /// # Shapes
-    /// `inputs`: (n, n_in); `targets`: (n, n_out).
-    ///
-    /// # Errors
-    /// As [`Trainer::train_epoch`].
-    pub fn fit(
+    /// [`Trainer::train_epoch`] on `network`, whose inputs and targets are checked.
+    fn train_epoch(
         &mut self,
         network: &mut Network<F>,
         inputs: ArrayView2<'_, F>,
         targets: ArrayView2<'_, F>,
         observer: &mut impl Observer,
-    ) -> Result<Vec<EpochReport>> {
-        let mut reports = Vec::new();
-        while self.epoch < self.config.epochs {
-            reports.push(self.train_epoch(network, inputs, targets, observer)?);
-        }
-        Ok(reports)
-    }
-
-    /// One pass over the training set in minibatches (shuffled if configured).
-    ///
-    /// # Errors
-    /// [`Error::Shape`] or [`Error::NetworkMismatch`] if the network is not shaped like the one
-    /// the trainer was made for (other layer sizes, another input activation); as
-    /// [`Network::check_inputs`] and [`Network::check_targets`];
-    /// [`Error::StepCountOverflow`] if the optimiser's step count cannot grow; and
-    /// [`Error::Diverged`] if a loss or gradient becomes NaN or infinite: the network then
-    /// keeps its last finite weights.
-    pub fn train_epoch(
-        &mut self,
-        network: &mut Network<F>,
-        inputs: ArrayView2<'_, F>,
-        targets: ArrayView2<'_, F>,
-        observer: &mut impl Observer,
-    ) -> Result<EpochReport> {
-        self.check_network(network)?;
-        network.check_inputs(inputs)?;
-        network.check_targets(inputs, targets)?;
+    ) -> Result<(EpochReport, ControlFlow<()>)> {
         let start = Instant::now();
         let n = inputs.nrows();
         let learning_rate = self.learning_rate();
@@ -495,25 +554,17 @@ impl<F: Float> Trainer<F> {
             learning_rate,
         };
         self.epoch += 1;
-        observer.epoch_end(&report);
-        Ok(report)
+        let flow = observer.epoch_end(&report);
+        Ok((report, flow))
     }
 
-    /// One update from one minibatch (at most `batch_size` rows) at the current epoch's
-    /// learning rate; returns the batch's mean loss before the update.
-    ///
-    /// # Errors
-    /// As [`Trainer::train_epoch`]; [`Error::InvalidHyperparameter`] for a batch larger than
-    /// the configured batch size.
-    pub fn step(
+    /// [`Trainer::step`] on `network`, whose inputs and targets are checked.
+    fn step(
         &mut self,
         network: &mut Network<F>,
         inputs: ArrayView2<'_, F>,
         targets: ArrayView2<'_, F>,
     ) -> Result<f64> {
-        self.check_network(network)?;
-        network.check_inputs(inputs)?;
-        network.check_targets(inputs, targets)?;
         let rows = inputs.nrows();
         if rows > self.config.batch_size {
             return Err(Error::InvalidHyperparameter {
@@ -530,46 +581,6 @@ impl<F: Float> Trainer<F> {
         self.step_prepared(network, rows, learning_rate, 0)
     }
 
-    /// Checks that `network` is shaped like the one the trainer was made for, with the same
-    /// input activation: the buffers and the optimiser state were made to fit it.
-    ///
-    /// # Errors
-    /// [`Error::Shape`] for other layer sizes, [`Error::NetworkMismatch`] for another input
-    /// activation.
-    pub(crate) fn check_network(&self, network: &Network<F>) -> Result<()> {
-        if network.input_activation() != self.input_activation {
-            let name =
-                |a: Option<Activation>| a.map_or_else(|| "none".into(), |a| format!("{a:?}"));
-            return Err(Error::NetworkMismatch {
-                what: "input activation of the network given to the trainer",
-                expected: name(self.input_activation),
-                got: name(network.input_activation()),
-            });
-        }
-        let matches = self.total.layers.len() == network.layers().len()
-            && self
-                .total
-                .layers
-                .iter()
-                .zip(network.layers())
-                .all(|(g, l)| g.weights.dim() == l.weights().dim());
-        if matches && self.batch_inputs.ncols() == network.n_inputs() {
-            Ok(())
-        } else {
-            Err(Error::Shape {
-                what: "network given to the trainer".into(),
-                expected: self.shape(),
-                got: network.sizes(),
-            })
-        }
-    }
-
-    fn shape(&self) -> Vec<usize> {
-        std::iter::once(self.batch_inputs.ncols())
-            .chain(self.total.layers.iter().map(|g| g.biases.len()))
-            .collect()
-    }
-
     /// The step on the first `rows` rows of the batch buffers, minibatch `batch` of the
     /// epoch. On divergence ([`Error::Diverged`]) the network is unchanged.
     fn step_prepared(
@@ -580,12 +591,7 @@ impl<F: Float> Trainer<F> {
         batch: usize,
     ) -> Result<f64> {
         self.state.next_step()?;
-        let diverged = |(loss, cause)| Error::Diverged {
-            epoch: self.epoch,
-            batch,
-            loss,
-            cause,
-        };
+        let epoch = self.epoch;
         // Products split over a pool only in a one-shard step, which sets this flag inside
         // the pool; a shard computed on the calling thread must not inherit it from an
         // earlier step, or its products would run on rayon's global pool.
@@ -602,108 +608,116 @@ impl<F: Float> Trainer<F> {
                     F::of(learning_rate),
                     F::of(self.config.weight_decay),
                 )
-                .map_err(diverged)?;
+                .map_err(|d| d.at(epoch, batch))?;
             self.state.record_step();
             return Ok(loss);
         }
+        let can_split = self.threads.count() > 1 && rows > 1;
+        let parallel =
+            can_split && (!self.options.adaptive_threads || self.thread_choice.parallel_next());
+        let started = Instant::now();
+        let n_shards = self.compute_gradients(network, rows, parallel);
+        let loss = self.apply_update(network, rows, n_shards, learning_rate, parallel, batch)?;
+        if can_split {
+            // The whole step, update included (it is split over the pool too).
+            let per_sample = started.elapsed().as_secs_f64() / rows as f64;
+            self.thread_choice.record(parallel, per_sample);
+        }
+        Ok(loss)
+    }
+
+    /// Sets each shard's gradients (already divided by `rows`, so that their sum is the
+    /// gradient of the batch's mean loss) and summed loss, on the pool when `parallel`.
+    /// Returns the number of shards used.
+    fn compute_gradients(&mut self, network: &Network<F>, rows: usize, parallel: bool) -> usize {
         let (shard_rows, _) = shard_layout(&self.config);
         let n_shards = rows.div_ceil(shard_rows);
         let x = self.batch_inputs.slice(s![..rows, ..]);
         let y = self.batch_targets.slice(s![..rows, ..]);
-        let net: &Network<F> = network;
-        // Each shard's gradients come out already divided by the batch's rows, so their sum is
-        // the gradient of the mean loss.
         let scale = (rows > 1).then(|| F::one() / F::of(rows as f64));
         let work = |(shard, (x, y)): (&mut Shard<F>, (ArrayView2<'_, F>, ArrayView2<'_, F>))| {
             shard.loss =
-                net.summed_gradients(x, y, &mut shard.workspace, &mut shard.gradients, scale);
+                network.summed_gradients(x, y, &mut shard.workspace, &mut shard.gradients, scale);
         };
         let shards = &mut self.shards[..n_shards];
-        let threads = match (&self.pool, self.config.threads) {
-            (Some(pool), _) => pool.current_num_threads(),
-            (None, None) => rayon::current_num_threads(),
-            (None, Some(n)) => n,
-        };
-        let can_split = threads > 1 && (n_shards > 1 || rows > 1);
-        let parallel = can_split && (!self.config.adaptive_threads || self.pace.choose());
-        let started = Instant::now();
-        let chunks = || {
-            x.axis_chunks_iter(Axis(0), shard_rows)
-                .into_par_iter()
-                .zip(y.axis_chunks_iter(Axis(0), shard_rows))
-        };
         if n_shards == 1 {
             // One shard: any parallelism is inside its matrix products (same bits either way).
             let shard = &mut shards[0];
             shard.workspace.set_parallel_products(parallel);
-            let mut one = || {
-                shard.loss =
-                    net.summed_gradients(x, y, &mut shard.workspace, &mut shard.gradients, scale)
-            };
-            match (&self.pool, parallel) {
-                (Some(pool), true) => pool.install(|| keeping_the_pool_awake(one)),
-                _ => one(),
+            let mut one = || work((shard, (x, y)));
+            if parallel && self.threads.has_own_pool() {
+                self.threads.run(true, || keeping_the_pool_awake(one));
+            } else {
+                one();
             }
         } else if parallel {
-            let mut run = || shards.par_iter_mut().zip(chunks()).for_each(work);
-            match &self.pool {
-                Some(pool) => pool.install(run),
-                None => run(),
-            }
+            let chunks = x
+                .axis_chunks_iter(Axis(0), shard_rows)
+                .into_par_iter()
+                .zip(y.axis_chunks_iter(Axis(0), shard_rows));
+            self.threads
+                .run(true, || shards.par_iter_mut().zip(chunks).for_each(work));
         } else {
-            shards
-                .iter_mut()
-                .zip(
-                    x.axis_chunks_iter(Axis(0), shard_rows)
-                        .zip(y.axis_chunks_iter(Axis(0), shard_rows)),
-                )
-                .for_each(work);
+            let chunks = x
+                .axis_chunks_iter(Axis(0), shard_rows)
+                .zip(y.axis_chunks_iter(Axis(0), shard_rows));
+            shards.iter_mut().zip(chunks).for_each(work);
         }
-        // Add the (already averaged) shards in order: the same operations for any thread count.
-        let (first, rest) = shards.split_at(1);
-        let mut loss = first[0].loss;
-        let total = if rest.is_empty() {
-            &first[0].gradients
-        } else {
-            // total = g₀ + g₁ + …, in shard order.
-            self.total
-                .combine(Some(&first[0].gradients), Some(&rest[0].gradients), None);
-            loss += rest[0].loss;
-            for shard in &rest[1..] {
-                self.total.combine(None, Some(&shard.gradients), None);
-                loss += shard.loss;
-            }
-            &self.total
-        };
+        n_shards
+    }
+
+    /// Adds the first `n_shards` shards' gradients and applies the optimiser's update; returns
+    /// the batch's mean loss. Nothing is written when the loss, a gradient or a new weight
+    /// would not be finite ([`Error::Diverged`] for minibatch `batch`).
+    fn apply_update(
+        &mut self,
+        network: &mut Network<F>,
+        rows: usize,
+        n_shards: usize,
+        learning_rate: f64,
+        parallel: bool,
+        batch: usize,
+    ) -> Result<f64> {
+        let (total, loss) = sum_shards(&self.shards[..n_shards], &mut self.total);
         let loss = loss / rows as f64;
+        let diverged = |d: Divergence| d.at(self.epoch, batch);
         if !loss.is_finite() {
-            return Err(diverged((loss, "the loss is not finite")));
+            return Err(diverged(Divergence::Loss(loss)));
         }
         // The optimiser checks every new weight before writing any; a non-finite gradient
         // fails that check too, so the gradients are only inspected to name the cause.
         let decay = self.config.weight_decay;
-        let mut update = || {
-            self.state
-                .step_split(network, total, learning_rate, decay, parallel)
-        };
-        let updated = match (&self.pool, parallel) {
-            (Some(pool), true) => pool.install(update),
-            _ => update(),
-        }?;
-        if !updated {
-            return Err(diverged(if total.is_finite() {
-                (loss, "the update would make a weight infinite")
-            } else {
-                (loss, "a gradient is not finite")
-            }));
+        let state = &mut self.state;
+        let updated = self.threads.run(parallel, || {
+            state.step_split(network, total, learning_rate, decay, parallel)
+        });
+        match updated? {
+            true => Ok(loss),
+            false if total.is_finite() => Err(diverged(Divergence::Weight(loss))),
+            false => Err(diverged(Divergence::Gradient(loss))),
         }
-        if can_split {
-            // The whole step, update included (it is split over the pool too).
-            self.pace
-                .record(parallel, started.elapsed().as_secs_f64() / rows as f64);
-        }
-        Ok(loss)
     }
+}
+
+/// Adds the (already averaged) shards in order — total = g₀ + g₁ + …, the same operations
+/// for any thread count — into `total` when there is more than one; returns the sum of the
+/// gradients and of the losses.
+fn sum_shards<'a, F: Float>(
+    shards: &'a [Shard<F>],
+    total: &'a mut Gradients<F>,
+) -> (&'a Gradients<F>, f64) {
+    let (first, rest) = shards.split_at(1);
+    let mut loss = first[0].loss;
+    if rest.is_empty() {
+        return (&first[0].gradients, loss);
+    }
+    total.combine(Some(&first[0].gradients), Some(&rest[0].gradients), None);
+    loss += rest[0].loss;
+    for shard in &rest[1..] {
+        total.combine(None, Some(&shard.gradients), None);
+        loss += shard.loss;
+    }
+    (total, loss)
 }
 
 /// Rows per shard and shards per full batch.
@@ -714,29 +728,33 @@ fn shard_layout(config: &TrainConfig) -> (usize, usize) {
 
 /// An upper estimate of the bytes a [`Trainer`]'s buffers take for `network` and `config`,
 /// in `u128` so that no configuration can overflow it (saturating, to be safe all the same).
-fn buffer_bytes<F: Float>(network: &Network<F>, config: &TrainConfig) -> u128 {
-    let wide = |n: usize| n as u128;
+fn buffer_bytes<F: Float>(
+    network: &Network<F>,
+    config: &TrainConfig,
+    options: &RunOptions,
+) -> u128 {
+    let big = |n: usize| n as u128;
     let (shard_rows, n_shards) = shard_layout(config);
-    let parameters = wide(network.parameter_count());
+    let parameters = big(network.parameter_count());
     let layers = network.layers();
-    let widths: u128 = layers.iter().map(|l| wide(l.n_out())).sum();
-    let activated_inputs = wide(network.input_activation().map_or(0, |_| network.n_inputs()));
+    let widths: u128 = layers.iter().map(|l| big(l.n_out())).sum();
+    let activated_inputs = big(network.input_activation().map_or(0, |_| network.n_inputs()));
     // Per shard: activated inputs, then Z, A and Δ of every layer, for each row.
-    let rows = wide(shard_rows).saturating_mul(activated_inputs.saturating_add(3 * widths));
+    let rows = big(shard_rows).saturating_mul(activated_inputs.saturating_add(3 * widths));
     let packing = packing_elements(network, shard_rows);
-    let threads = config.threads.unwrap_or_else(rayon::current_num_threads);
+    let threads = options.threads.unwrap_or_else(rayon::current_num_threads);
     let per_shard = rows.saturating_add(parameters).saturating_add(packing);
     // The optimiser keeps up to two arrays per parameter (plain SGD: one to write into).
     let moments = match config.optimizer {
         Optimizer::Adam { .. } => 2,
         _ => 1,
     };
-    let batch_copies = wide(config.batch_size)
-        .saturating_mul(wide(network.n_inputs()).saturating_add(wide(network.n_outputs())));
+    let batch_copies = big(config.batch_size)
+        .saturating_mul(big(network.n_inputs()).saturating_add(big(network.n_outputs())));
     // A one-shard step may split its products, each part with packing buffers of its own.
-    let elements = wide(n_shards)
+    let elements = big(n_shards)
         .saturating_mul(per_shard)
-        .saturating_add(wide(threads).saturating_mul(packing))
+        .saturating_add(big(threads).saturating_mul(packing))
         .saturating_add(parameters.saturating_mul(1 + moments))
         .saturating_add(batch_copies);
     elements.saturating_mul(std::mem::size_of::<F>() as u128)
@@ -769,51 +787,6 @@ fn packing_elements<F: Float>(network: &Network<F>, rows: usize) -> u128 {
     }
     // Plus the accumulator tile and each buffer's alignment slack.
     a + b + 2048
-}
-
-/// How long a helper of [`keeping_the_pool_awake`] waits for a job before it leaves: longer
-/// than the element-wise passes between a step's products (up to a few hundred microseconds
-/// for the wide benchmark network).
-const HELPER_PATIENCE: std::time::Duration = std::time::Duration::from_millis(1);
-
-/// Runs `work` on the current rayon pool while its other threads look for jobs instead of
-/// sleeping: a one-shard step forks and joins a dozen times, and between those forks a sleeping
-/// worker must be woken, which on this kind of shared VM costs from microseconds to far more
-/// when the host has given the idle virtual CPU away. The helpers leave when `work` is done,
-/// or after [`HELPER_PATIENCE`] without a job.
-fn keeping_the_pool_awake<R>(work: impl FnOnce() -> R + Send) -> R
-where
-    R: Send,
-{
-    use std::sync::atomic::{AtomicBool, Ordering};
-    let done = AtomicBool::new(false);
-    let owner = rayon::current_thread_index();
-    rayon::scope(|scope| {
-        for _ in 1..rayon::current_num_threads() {
-            scope.spawn(|_| {
-                // A thread may also pick a helper up while it waits in a join of its own; the
-                // job it waits for may then need that thread back. The thread running `work`
-                // leaves at once (it sets `done`); any other leaves after a while without
-                // work, so a helper can delay a step but never hold it up for good.
-                if rayon::current_thread_index() == owner {
-                    return;
-                }
-                let mut last_job = Instant::now();
-                while !done.load(Ordering::Acquire) {
-                    if rayon::yield_now() == Some(rayon::Yield::Executed) {
-                        last_job = Instant::now();
-                    } else if last_job.elapsed() > HELPER_PATIENCE {
-                        return;
-                    } else {
-                        std::hint::spin_loop();
-                    }
-                }
-            });
-        }
-        let result = work();
-        done.store(true, Ordering::Release);
-        result
-    })
 }
 
 /// Copies row `from` of `source` into row `to` of `dest` (a plain memcpy when both are

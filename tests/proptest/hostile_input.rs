@@ -32,7 +32,7 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
 fn model() -> Vec<u8> {
     Network::<f32>::builder(&[4, 3, 2])
         .seed(1)
-        .build::<f32>()
+        .build()
         .unwrap()
         .to_safetensors()
         .unwrap()
@@ -44,9 +44,9 @@ fn checkpoint() -> Vec<u8> {
         optimizer: lernmi::Optimizer::adam(1e-3),
         ..TrainConfig::default()
     };
-    Trainer::new(&net, config)
+    Trainer::new(net, config)
         .unwrap()
-        .checkpoint_bytes(&net)
+        .checkpoint_bytes()
         .unwrap()
 }
 
