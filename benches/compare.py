@@ -49,7 +49,10 @@ peaks = []    # GFLOP/s of the widest f32 FMA loop, each time it was measured
 def usable(python, module):
     if python is None:
         return False
-    ok = subprocess.run([python, "-c", f"import {module}"], capture_output=True).returncode == 0
+    try:
+        ok = subprocess.run([python, "-c", f"import {module}"], capture_output=True).returncode == 0
+    except OSError:
+        ok = False
     if not ok:
         print(f"# {python} cannot import {module}: that harness is left out", file=sys.stderr)
     return ok

@@ -62,48 +62,75 @@ pub(crate) enum Sgd<'a, F> {
 ///
 /// # Panics
 /// If `grads` (or the output of [`Sgd::Into`]) is not as long as the parameters.
-#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
 pub(crate) fn sgd<F: Float>(target: Sgd<'_, F>, grads: &[F], lr: F, decay: F) -> bool {
-    /// Runs `update(i, new)` for each index with its new value, checking them all.
-    #[inline(always)]
-    fn pass<F: Float>(
-        len: usize,
-        new: impl Fn(usize) -> F,
-        mut update: impl FnMut(usize, F),
-    ) -> bool {
-        let mut lanes = [F::zero(); LANES];
-        let full = len - len % LANES;
-        for i0 in (0..full).step_by(LANES) {
-            for (k, lane) in lanes.iter_mut().enumerate() {
-                let v = new(i0 + k);
-                update(i0 + k, v);
-                *lane += v * F::zero();
-            }
-        }
-        let mut tail = F::zero();
-        for i in full..len {
-            let v = new(i);
-            update(i, v);
-            tail += v * F::zero();
-        }
-        lanes.iter().fold(tail, |acc, &l| acc + l) == F::zero()
-    }
-    let rule = |w: F, g: F| sgd_rule(w, g, lr, decay);
+    // The dispatch stays outside the compiled-per-ISA loops: they take plain slices, which
+    // the compiler vectorises.
     match target {
-        Sgd::InPlace(w) => {
-            let g = &grads[..w.len()];
-            let cell = std::cell::Cell::from_mut(w).as_slice_of_cells();
-            pass(
-                cell.len(),
-                |i| rule(cell[i].get(), g[i]),
-                |i, v| cell[i].set(v),
-            )
-        }
-        Sgd::Into(w, out) => {
-            let (g, out) = (&grads[..w.len()], &mut out[..w.len()]);
-            pass(w.len(), |i| rule(w[i], g[i]), |i, v| out[i] = v)
+        Sgd::InPlace(w) => sgd_in_place(w, &grads[..w.len()], lr, decay),
+        Sgd::Into(w, out) => sgd_into(w, &grads[..w.len()], &mut out[..w.len()], lr, decay),
+    }
+}
+
+/// [`sgd`] into `out`, with λ known to be zero or not so that the branch leaves the loop.
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
+fn sgd_into<F: Float>(w: &[F], g: &[F], out: &mut [F], lr: F, decay: F) -> bool {
+    if decay == F::zero() {
+        into_chunks(w, g, out, |w, g| sgd_rule(w, g, lr, F::zero()))
+    } else {
+        into_chunks(w, g, out, |w, g| sgd_rule(w, g, lr, decay))
+    }
+}
+
+/// [`sgd`] over the parameters themselves, as [`sgd_into`].
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
+fn sgd_in_place<F: Float>(w: &mut [F], g: &[F], lr: F, decay: F) -> bool {
+    if decay == F::zero() {
+        in_place_chunks(w, g, |w, g| sgd_rule(w, g, lr, F::zero()))
+    } else {
+        in_place_chunks(w, g, |w, g| sgd_rule(w, g, lr, decay))
+    }
+}
+
+/// `rule` into `out`, whole chunks of [`LANES`] at a time, summing `new·0` in independent
+/// lanes: zero exactly when every new value is finite.
+#[inline(always)]
+fn into_chunks<F: Float>(w: &[F], g: &[F], out: &mut [F], rule: impl Fn(F, F) -> F) -> bool {
+    let (wc, wt) = w.as_chunks::<LANES>();
+    let (gc, gt) = g.as_chunks::<LANES>();
+    let (oc, ot) = out.as_chunks_mut::<LANES>();
+    let mut lanes = [F::zero(); LANES];
+    for ((w, g), o) in wc.iter().zip(gc).zip(oc.iter_mut()) {
+        for k in 0..LANES {
+            o[k] = rule(w[k], g[k]);
+            lanes[k] += o[k] * F::zero();
         }
     }
+    let mut tail = F::zero();
+    for ((&w, &g), o) in wt.iter().zip(gt).zip(ot.iter_mut()) {
+        *o = rule(w, g);
+        tail += *o * F::zero();
+    }
+    lanes.iter().fold(tail, |acc, &l| acc + l) == F::zero()
+}
+
+/// [`into_chunks`] over the parameters themselves.
+#[inline(always)]
+fn in_place_chunks<F: Float>(w: &mut [F], g: &[F], rule: impl Fn(F, F) -> F) -> bool {
+    let (wc, wt) = w.as_chunks_mut::<LANES>();
+    let (gc, gt) = g.as_chunks::<LANES>();
+    let mut lanes = [F::zero(); LANES];
+    for (w, g) in wc.iter_mut().zip(gc) {
+        for k in 0..LANES {
+            w[k] = rule(w[k], g[k]);
+            lanes[k] += w[k] * F::zero();
+        }
+    }
+    let mut tail = F::zero();
+    for (w, &g) in wt.iter_mut().zip(gt) {
+        *w = rule(*w, g);
+        tail += *w * F::zero();
+    }
+    lanes.iter().fold(tail, |acc, &l| acc + l) == F::zero()
 }
 
 /// [`sgd`], split into chunks over the current rayon pool when `parallel` and the parameters
