@@ -492,6 +492,14 @@ fn npy_errors_name_the_problem() {
             array("<f4", "(2,)", &f32_le(&[1.0, f32::NAN])),
             "non-finite value NaN at row 1, column 0",
         ),
+        (
+            array(
+                "<f8",
+                "(1, 2)",
+                &[1.0f64, 1e300].map(f64::to_le_bytes).concat(),
+            ),
+            "value at row 0, column 1 is too large for f32",
+        ),
     ];
     for (bytes, problem) in values {
         let err = NpyArray::parse(&bytes, path)

@@ -203,8 +203,8 @@ impl<'a> NpyArray<'a> {
     /// where `F` can hold them, else round once.
     ///
     /// # Errors
-    /// [`Error::BadFile`] for an array that is not 1-D or 2-D, or holds a NaN or infinity
-    /// (named by its row and column).
+    /// [`Error::BadFile`] for an array that is not 1-D or 2-D, or holds a NaN, an infinity or
+    /// a value too large for `F` (named by its row and column).
     pub fn features<F: Float>(&self) -> Result<Array2<F>> {
         let (rows, cols) = match self.shape[..] {
             [n] => (n, 1),
@@ -229,6 +229,12 @@ impl<'a> NpyArray<'a> {
                     Number::Int(i) if F::NAME == "f32" => F::of(f64::from(i as f32)),
                     Number::Int(i) => F::of(i as f64),
                 };
+                if !value.is_finite() {
+                    return Err(self.fail(format!(
+                        "value at row {r}, column {c} is too large for {}",
+                        F::NAME
+                    )));
+                }
                 values.push(value);
             }
         }

@@ -5,6 +5,7 @@
 //! that still parses must give a consistent result (one label per row of features, finite
 //! features, labels below the class count).
 
+mod config;
 #[path = "../common/formats.rs"]
 mod formats;
 
@@ -182,7 +183,7 @@ fn check_npz(bytes: Vec<u8>) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    #![proptest_config(config::cases(512))]
 
     #[test]
     fn csv_readers_survive_random_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {

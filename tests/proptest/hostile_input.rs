@@ -5,6 +5,8 @@
 //! mutation that still parses must give a consistent result (the declared dimensions hold the
 //! data; a network of the original sizes with finite weights).
 
+mod config;
+
 use std::io::Write;
 use std::path::Path;
 
@@ -138,7 +140,7 @@ fn check_model(bytes: &[u8]) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    #![proptest_config(config::cases(512))]
 
     #[test]
     fn idx_reader_survives_random_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
@@ -187,7 +189,7 @@ proptest! {
 
 proptest! {
     // Gzip goes through the file system, so fewer cases.
-    #![proptest_config(ProptestConfig::with_cases(96))]
+    #![proptest_config(config::cases(96))]
 
     #[test]
     fn gzip_idx_reader_survives_mutated_files(
