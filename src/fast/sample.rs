@@ -68,7 +68,24 @@ fn weighted_inputs_portable<F: Float>(weights: &[F], biases: &[F], x: &[F], z: &
         return narrow_weighted_inputs(weights, biases, x, z);
     }
     z.copy_from_slice(biases);
-    for (&xi, column) in x.iter().zip(weights.chunks_exact(n_out)) {
+    // Four inputs per pass over z: a quarter of the loads and stores of z, while the weights
+    // still stream row after row. Each z_j still adds its terms one at a time in input order,
+    // so the bits are those of one input per pass.
+    let fours = x.len() / 4 * 4;
+    let (x4, x1) = x.split_at(fours);
+    let (w4, w1) = weights.split_at(fours * n_out);
+    for (x, w) in x4.chunks_exact(4).zip(w4.chunks_exact(4 * n_out)) {
+        let (w0, w) = w.split_at(n_out);
+        let (w1, w) = w.split_at(n_out);
+        let (w2, w3) = w.split_at(n_out);
+        for (j, z) in z.iter_mut().enumerate() {
+            let t = *z + x[0] * w0[j];
+            let t = t + x[1] * w1[j];
+            let t = t + x[2] * w2[j];
+            *z = t + x[3] * w3[j];
+        }
+    }
+    for (&xi, column) in x1.iter().zip(w1.chunks_exact(n_out)) {
         for (z, &w) in z.iter_mut().zip(column) {
             *z += xi * w;
         }
