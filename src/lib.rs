@@ -66,6 +66,7 @@ pub struct ReadmeDoctests;
 pub use error::{Error, Result};
 pub use float::Float;
 pub use io::checkpoint::Checkpoint;
+pub use io::model::Model;
 pub use nn::{
     one_hot, Activation, Dense, Evaluation, Gradients, Init, LayerGradients, Loss, Network,
     NetworkBuilder, PredictScratch, Targets,
