@@ -17,14 +17,17 @@
 //!
 //! `download_mnist` fetches the four `.gz` files into a directory (usually [`cache_dir`]),
 //! trying the `MIRRORS` that PyTorch and TensorFlow use, in order, for each file.
-//! `download_files` is the same engine for any mirrors and files.
+//! `download_files` is the same engine for any mirrors and files, and `download_published` for
+//! files whose published sums are of the `.gz` files themselves (Fashion-MNIST and KMNIST: see
+//! [`crate::data::datasets`]).
 //!
 //! - A file already present whose contents verify is kept and not fetched again.
 //! - The body is streamed to a temporary file `.NAME.partial-PID-N` in the target directory,
 //!   never held in memory; a body larger than `MAX_DOWNLOAD_BYTES` (announced or actual) is
 //!   refused.
 //! - The file is flushed to disk, then verified: the SHA-256 of its **decompressed** contents
-//!   must match, so a mirror that re-compresses the files still verifies. Only then is it
+//!   must match, so a mirror that re-compresses the files still verifies (with
+//!   `download_published`, the SHA-256 of the file as downloaded). Only then is it
 //!   renamed onto `NAME`, atomically. On any failure the temporary file is removed and an
 //!   existing `NAME` is left as it was.
 //! - A mirror that fails (HTTP status, network error or timeout, truncated or oversized body,

@@ -35,7 +35,7 @@
 //! value must be finite, and tensors are only ever copied out of the bytes the file holds, so a
 //! header that claims huge layers costs no memory. A file larger than
 //! [`DEFAULT_MAX_FILE_BYTES`] (or the limit given to [`Network::load_with_limit`]) is refused
-//! before it is read. Every problem is an [`Error::BadFile`](crate::Error::BadFile) naming the file.
+//! before it is read. Every problem is an [`Error::BadFile`] naming the file.
 //!
 //! # Atomic saves
 //!
@@ -232,7 +232,7 @@ impl<F: Float> Network<F> {
     /// The network as the bytes of a safetensors file (the layout in [`crate::io::model`]).
     ///
     /// # Errors
-    /// [`Error::BadFile`](crate::Error::BadFile) if serialisation fails (it does not for a valid network).
+    /// [`Error::BadFile`] if serialisation fails (it does not for a valid network).
     pub fn to_safetensors(&self) -> Result<Vec<u8>> {
         let (tensors, metadata) = network_tensors(self);
         serialize(&tensors, metadata, Path::new(IN_MEMORY))
@@ -242,7 +242,7 @@ impl<F: Float> Network<F> {
     /// a checkpoint, whose optimiser state is ignored).
     ///
     /// # Errors
-    /// [`Error::BadFile`](crate::Error::BadFile) for anything malformed: see [`Network::load`].
+    /// [`Error::BadFile`] for anything malformed: see [`Network::load`].
     pub fn from_safetensors(bytes: &[u8]) -> Result<Self> {
         let file = TensorFile::parse(bytes, Path::new(IN_MEMORY))?;
         refuse_standardized(&file)?;
@@ -262,7 +262,7 @@ impl<F: Float> Network<F> {
     /// ```
     ///
     /// # Errors
-    /// [`Error::Io`](crate::Error::Io) naming the file if it cannot be written; the previous file is then intact.
+    /// [`Error::Io`] naming the file if it cannot be written; the previous file is then intact.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
         let (tensors, metadata) = network_tensors(self);
@@ -274,7 +274,7 @@ impl<F: Float> Network<F> {
     /// A checkpoint file ([`crate::io::checkpoint`]) loads too: its optimiser state is ignored.
     ///
     /// # Errors
-    /// [`Error::Io`](crate::Error::Io) if the file cannot be read; [`Error::BadFile`](crate::Error::BadFile) naming the file for a
+    /// [`Error::Io`] if the file cannot be read; [`Error::BadFile`] naming the file for a
     /// malformed safetensors file, missing or malformed metadata, another float type, a missing,
     /// extra or misshapen tensor, a non-finite value, an invalid architecture, or a file larger
     /// than [`DEFAULT_MAX_FILE_BYTES`].
@@ -286,7 +286,7 @@ impl<F: Float> Network<F> {
     /// [`DEFAULT_MAX_FILE_BYTES`]).
     ///
     /// # Errors
-    /// As [`Network::load`]; [`Error::BadFile`](crate::Error::BadFile) if the file is larger than `max_bytes`.
+    /// As [`Network::load`]; [`Error::BadFile`] if the file is larger than `max_bytes`.
     pub fn load_with_limit(path: impl AsRef<Path>, max_bytes: u64) -> Result<Self> {
         let path = path.as_ref();
         let bytes = read_file(path, max_bytes)?;
