@@ -12,14 +12,9 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use indicatif::ProgressBar;
 use lernmi::data::PixelScale;
 use lernmi::io::checkpoint::Checkpoint;
-use lernmi::{
-    Activation, BatchProgress, EpochReport, Network, Observer, Optimizer, RunOptions, Schedule,
-    TrainConfig, Trainer,
-};
-use std::ops::ControlFlow;
+use lernmi::{Activation, Network, Optimizer, RunOptions, Schedule, TrainConfig, Trainer};
 
 #[path = "support/mod.rs"]
 mod support;
@@ -29,6 +24,10 @@ mod support;
 struct Args {
     #[command(flatten)]
     input_data: support::DataArgs,
+    /// The dataset: mnist, fashion-mnist or kmnist (all in MNIST's format, each found and
+    /// downloaded on its own, see lernmi::data::datasets).
+    #[arg(long, default_value = "mnist")]
+    dataset: String,
     /// Passes over the training set.
     #[arg(long, default_value_t = 12)]
     epochs: usize,
@@ -90,44 +89,6 @@ fn main() {
     support::exit_on_error(run(&Args::parse()));
 }
 
-/// Draws a progress bar from the trainer's batch reports; hidden in JSON mode or off a terminal.
-struct Progress {
-    bar: ProgressBar,
-    running_loss: f64,
-    batch_size: usize,
-    /// Epochs in the run, for "epoch e/E".
-    epochs: usize,
-}
-
-impl Observer for Progress {
-    fn batch_end(&mut self, p: &BatchProgress) {
-        if p.batch == 0 {
-            self.bar.reset();
-            self.bar
-                .set_length(p.batches as u64 * self.batch_size as u64);
-            self.running_loss = p.loss;
-        }
-        self.running_loss = 0.98 * self.running_loss + 0.02 * p.loss;
-        self.bar.set_position(p.samples as u64);
-        if self.bar.is_hidden() {
-            return;
-        }
-        let samples_per_s = p.samples as f64 / self.bar.elapsed().as_secs_f64().max(1e-9);
-        self.bar.set_message(format!(
-            "epoch {}/{} batch {}/{} loss {:.4} {samples_per_s:.0} samples/s",
-            p.epoch + 1,
-            self.epochs,
-            p.batch + 1,
-            p.batches,
-            self.running_loss
-        ));
-    }
-    fn epoch_end(&mut self, _report: &EpochReport) -> ControlFlow<()> {
-        self.bar.finish_and_clear();
-        ControlFlow::Continue(())
-    }
-}
-
 fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let activation = Activation::from_name(&args.activation)
         .filter(|a| a.is_elementwise())
@@ -145,7 +106,9 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         }
     };
 
-    let (mnist, source) = support::load_data(
+    let dataset = lernmi::data::datasets::dataset(&args.dataset)?;
+    let (mnist, source) = support::load_dataset(
+        dataset,
         args.input_data.data.as_deref(),
         args.input_data.offline,
         args.json,
@@ -216,16 +179,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         config.epochs,
         net.parameter_count()
     ));
-    let bar = support::bar(
-        args.json || !std::io::IsTerminal::is_terminal(&std::io::stdout()),
-        "{msg} [{bar:16}] {eta} left",
-    );
-    let mut progress = Progress {
-        bar,
-        running_loss: 0.0,
-        batch_size: config.batch_size,
-        epochs: args.epochs,
-    };
+    let mut progress = support::progress::Progress::new(args.json, config.batch_size, args.epochs);
     let mut history = Vec::new();
     let mut total_train_s = 0.0;
     let epochs_before = trainer.epoch();
@@ -259,21 +213,12 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
                     "test_loss": test.loss,
                     "test_acc": test.accuracy(),
                     "learning_rate": report.learning_rate,
-                    "data": source.name(),
+                    "data": support::source_name(&source, dataset),
                 })
             );
         } else {
-            println!(
-                "epoch {:>2}: train loss {:.4}  test loss {:.4}  test {} / {} = {:.2}%  {:.2} s  {:.0} samples/s",
-                report.epoch + 1,
-                report.train_loss,
-                test.loss,
-                test.correct,
-                test.total,
-                100.0 * test.accuracy(),
-                report.seconds,
-                report.samples_per_second
-            );
+            let line = support::progress::epoch_line(&report, Some(("test", &test)));
+            println!("{line}");
         }
     }
     let trainer_epoch = trainer.epoch();
@@ -290,7 +235,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
                     "epoch": trainer_epoch,
                     "test_loss": test.loss,
                     "test_acc": test.accuracy(),
-                    "data": source.name(),
+                    "data": support::source_name(&source, dataset),
                 })
             );
         } else {
@@ -317,9 +262,9 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
             let title = format!(
                 "{} {sizes:?}, {} hidden, {}, batch {}, {} epoch{}",
                 if source.name() == "mnist" {
-                    "MNIST"
+                    dataset.title.to_string()
                 } else {
-                    "generated digits (NOT MNIST)"
+                    format!("generated digits (NOT {})", dataset.title)
                 },
                 net.layers()[0].activation().name(),
                 config.optimizer.name(),

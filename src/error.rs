@@ -234,6 +234,14 @@ pub enum Error {
         /// The families this CPU runs, fastest first, as the variable spells them.
         available: String,
     },
+    /// A dataset name that is not one of those known.
+    #[error("unknown dataset {name:?}; choose one of: {}", .choices.join(", "))]
+    UnknownDataset {
+        /// The name given.
+        name: String,
+        /// The names known.
+        choices: Vec<&'static str>,
+    },
 }
 
 /// The reasons of [`Error::Download`], joined.

@@ -41,8 +41,8 @@
 //! | [`nn`] | σ ([`Activation`]), L ([`Loss`]), [`Init`], the [`Dense`] layer (forward beside backward), the [`Network`] |
 //! | [`train`] | the [`Trainer`] (minibatches, shards over rayon, observers), [`Optimizer`]s and [`Schedule`]s |
 //! | [`fast`] | the fast paths of `nn`'s equations: the blocked matrix product and the one-row kernels |
-//! | [`io`] | model files, checkpoints and ONNX export: atomic writes, bounded reads |
-//! | [`data`] | IDX files, datasets, finding and downloading MNIST, generated digits |
+//! | [`io`] | model files ([`Model`]: a network with its standardizer), checkpoints and ONNX export: atomic writes, bounded reads |
+//! | [`data`] | IDX files, datasets, finding and downloading MNIST, Fashion-MNIST and KMNIST, generated digits |
 //! | [`graph`] | Lernmi's object graph, one object per Neuron and Link: the reference and test oracle |
 //! | [`error`], [`float`] | the one [`Error`] type; the [`Float`] trait (`f32`, `f64`) |
 
@@ -66,6 +66,7 @@ pub struct ReadmeDoctests;
 pub use error::{Error, Result};
 pub use float::Float;
 pub use io::checkpoint::Checkpoint;
+pub use io::model::Model;
 pub use nn::{
     one_hot, Activation, Dense, Evaluation, Gradients, Init, LayerGradients, Loss, Network,
     NetworkBuilder, PredictScratch, Targets,

@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use lernmi::data::download::{
-    download_files, has_mnist, locate_mnist, search_path, DownloadEvent, ExpectedFile,
+    download_files, download_published, has_mnist, locate_mnist, search_path, DownloadEvent,
+    ExpectedFile, PublishedFile,
 };
 use lernmi::data::idx::read_idx;
 use lernmi::data::MNIST_FILES;
@@ -636,4 +637,55 @@ fn locate_mnist_finds_an_explicit_directory_that_holds_the_files() {
     if !path[1..].iter().any(|d| has_mnist(d)) {
         assert_eq!(found, None);
     }
+}
+
+#[test]
+fn published_sums_check_the_bytes_as_published() {
+    let dir = TestDir::new("published");
+    let contents = idx_images(2, 3, 3, 7);
+    let published = gzip(&contents);
+    let mut recompressed = GzEncoder::new(Vec::new(), Compression::best());
+    recompressed.write_all(&contents).unwrap();
+    let recompressed = recompressed.finish().unwrap();
+    assert_ne!(recompressed, published);
+    let server = Server::start(
+        &[
+            (&format!("/p/{IMAGES}"), Reply::Body(published.clone())),
+            (&format!("/r/{IMAGES}"), Reply::Body(recompressed.clone())),
+        ],
+        3,
+    );
+    let files = [PublishedFile {
+        name: IMAGES,
+        sha256: sha256(&published),
+    }];
+    let fetch = |base: &str, dir: &Path| {
+        let mut started = 0;
+        let result = download_published(dir, &[base], &files, &mut |e| {
+            started += usize::from(matches!(e, DownloadEvent::Started { .. }));
+        });
+        (result, started)
+    };
+
+    // The same contents compressed otherwise are not the published file.
+    let err = fetch(&server.base("r/"), dir.path()).0.unwrap_err();
+    let Error::Download { tried, .. } = &err else {
+        panic!("{err:?}")
+    };
+    assert!(
+        matches!(&tried[..], [Error::Fetch { problem, .. }] if problem.contains("SHA-256 of the file")),
+        "{tried:?}"
+    );
+    assert!(dir.entries().is_empty(), "{:?}", dir.entries());
+    // The decompressed contents beside it do not count as the published file either.
+    std::fs::write(dir.path().join(IMAGES.trim_end_matches(".gz")), &contents).unwrap();
+
+    let (result, started) = fetch(&server.base("p/"), dir.path());
+    result.unwrap();
+    assert_eq!(started, 1);
+    assert_eq!(std::fs::read(dir.path().join(IMAGES)).unwrap(), published);
+    // Present and verified: kept, not fetched again.
+    let (result, started) = fetch(&server.base("p/"), dir.path());
+    result.unwrap();
+    assert_eq!(started, 0);
 }

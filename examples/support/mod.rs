@@ -5,12 +5,14 @@
 
 pub mod peak;
 pub mod plot;
+pub mod progress;
 pub mod show;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use indicatif::{ProgressBar, ProgressStyle};
+use lernmi::data::datasets::DatasetSpec;
 use lernmi::data::download::DownloadEvent;
 use lernmi::data::{DataSource, Mnist};
 
@@ -31,12 +33,30 @@ pub fn load_data(
     offline: bool,
     quiet: bool,
 ) -> lernmi::Result<(Mnist, DataSource)> {
+    load_dataset(&lernmi::data::datasets::MNIST, data, offline, quiet)
+}
+
+/// `"generated"` for generated digits, else the dataset's name, for JSON output.
+pub fn source_name(source: &DataSource, dataset: &DatasetSpec) -> &'static str {
+    match source {
+        DataSource::Generated { .. } => "generated",
+        _ => dataset.name,
+    }
+}
+
+/// [`load_data`] for any dataset in MNIST's format.
+pub fn load_dataset(
+    dataset: &DatasetSpec,
+    data: Option<&Path>,
+    offline: bool,
+    quiet: bool,
+) -> lernmi::Result<(Mnist, DataSource)> {
     let download = bar(
         quiet,
         "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
     );
     let (mnist, source) =
-        lernmi::data::mnist_or_generated(data, !offline, &mut |event| match *event {
+        lernmi::data::dataset_or_generated(dataset, data, !offline, &mut |event| match *event {
             DownloadEvent::Started {
                 file,
                 url,
@@ -55,12 +75,15 @@ pub fn load_data(
             } => download.println(format!("{file}: {url} failed: {error}")),
         })?;
     download.finish_and_clear();
+    let (title, env) = (dataset.title, dataset.env);
     match &source {
-        DataSource::Found(dir) if !quiet => eprintln!("MNIST from {}", dir.display()),
-        DataSource::Downloaded(dir) if !quiet => eprintln!("MNIST downloaded to {}", dir.display()),
+        DataSource::Found(dir) if !quiet => eprintln!("{title} from {}", dir.display()),
+        DataSource::Downloaded(dir) if !quiet => {
+            eprintln!("{title} downloaded to {}", dir.display())
+        }
         DataSource::Generated { reason } => eprintln!(
-            "WARNING: this is NOT MNIST. {reason}. Using generated MNIST-style digits instead \
-             (pass --data DIR or set LERNMI_DATA to use real MNIST)."
+            "WARNING: this is NOT {title}. {reason}. Using generated MNIST-style digits instead \
+             (pass --data DIR or set {env} to use real {title})."
         ),
         _ => {}
     }

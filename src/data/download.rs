@@ -17,14 +17,17 @@
 //!
 //! `download_mnist` fetches the four `.gz` files into a directory (usually [`cache_dir`]),
 //! trying the `MIRRORS` that PyTorch and TensorFlow use, in order, for each file.
-//! `download_files` is the same engine for any mirrors and files.
+//! `download_files` is the same engine for any mirrors and files, and `download_published` for
+//! files whose published sums are of the `.gz` files themselves (Fashion-MNIST and KMNIST: see
+//! [`crate::data::datasets`]).
 //!
 //! - A file already present whose contents verify is kept and not fetched again.
 //! - The body is streamed to a temporary file `.NAME.partial-PID-N` in the target directory,
 //!   never held in memory; a body larger than `MAX_DOWNLOAD_BYTES` (announced or actual) is
 //!   refused.
 //! - The file is flushed to disk, then verified: the SHA-256 of its **decompressed** contents
-//!   must match, so a mirror that re-compresses the files still verifies. Only then is it
+//!   must match, so a mirror that re-compresses the files still verifies (with
+//!   `download_published`, the SHA-256 of the file as downloaded). Only then is it
 //!   renamed onto `NAME`, atomically. On any failure the temporary file is removed and an
 //!   existing `NAME` is left as it was.
 //! - A mirror that fails (HTTP status, network error or timeout, truncated or oversized body,
@@ -40,6 +43,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::data::datasets::MNIST;
+#[cfg(any(doc, test))]
 use crate::data::MNIST_FILES;
 
 /// The environment variable naming a directory that holds MNIST.
@@ -51,18 +56,7 @@ pub const DATA_ENV: &str = "LERNMI_DATA";
 /// `data/mnist` (relative to the current directory); then [`cache_dir`] when it can be
 /// determined.
 pub fn search_path(explicit: Option<&Path>) -> Vec<PathBuf> {
-    let mut dirs = Vec::with_capacity(4);
-    if let Some(dir) = explicit {
-        dirs.push(dir.to_path_buf());
-    }
-    if let Some(dir) = std::env::var_os(DATA_ENV).filter(|v| !v.is_empty()) {
-        dirs.push(PathBuf::from(dir));
-    }
-    dirs.push(Path::new("data").join("mnist"));
-    if let Some(dir) = cache_dir() {
-        dirs.push(dir);
-    }
-    dirs
+    MNIST.search_path(explicit)
 }
 
 /// The first directory of [`search_path`] that holds MNIST (see [`has_mnist`]), if any.
@@ -74,9 +68,7 @@ pub fn locate_mnist(explicit: Option<&Path>) -> Option<PathBuf> {
 ///
 /// Only the files' presence is checked, not their contents.
 pub fn has_mnist(dir: &Path) -> bool {
-    MNIST_FILES
-        .iter()
-        .all(|name| dir.join(format!("{name}.gz")).is_file() || dir.join(name).is_file())
+    MNIST.has_files(dir)
 }
 
 /// Where downloaded MNIST is kept: `$XDG_CACHE_HOME/lernmi/mnist` if `XDG_CACHE_HOME` is an
@@ -85,16 +77,7 @@ pub fn has_mnist(dir: &Path) -> bool {
 ///
 /// The directory need not exist.
 pub fn cache_dir() -> Option<PathBuf> {
-    let var = |name| {
-        std::env::var_os(name)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
-    let base = var("XDG_CACHE_HOME")
-        .filter(|p| p.is_absolute())
-        .or_else(|| var("HOME").map(|home| home.join(".cache")))
-        .or_else(|| var("LOCALAPPDATA"))?;
-    Some(base.join("lernmi").join("mnist"))
+    MNIST.cache_dir()
 }
 
 /// What the download reports while it works (the type exists without the `download` feature
@@ -151,16 +134,14 @@ mod fetch {
     use sha2::{Digest, Sha256};
 
     use super::DownloadEvent;
+    use crate::data::datasets::MNIST;
     use crate::{Error, Result};
 
     /// The MNIST mirrors, tried in this order: PyTorch's (torchvision), then TensorFlow's.
     /// Plain HTTP: the crate carries no TLS stack, and each file is accepted only if the SHA-256
     /// of its contents matches the sum compiled in ([`MNIST_DOWNLOADS`]), so a tampered or damaged
     /// download is refused either way.
-    pub const MIRRORS: [&str; 2] = [
-        "http://ossci-datasets.s3.amazonaws.com/mnist/",
-        "http://storage.googleapis.com/cvdf-datasets/mnist/",
-    ];
+    pub const MIRRORS: [&str; 2] = [MNIST.mirrors[0], MNIST.mirrors[1]];
 
     /// The largest body accepted for one file, 64 MiB (MNIST's largest `.gz` is 9.9 MB).
     pub const MAX_DOWNLOAD_BYTES: u64 = 64 << 20;
@@ -189,29 +170,43 @@ mod fetch {
     pub const MNIST_DOWNLOADS: [ExpectedFile<'static>; 4] = [
         ExpectedFile {
             name: "train-images-idx3-ubyte.gz",
-            decompressed_sha256: sha256_from_hex(
-                "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
-            ),
+            decompressed_sha256: sha256_from_hex(MNIST.sha256[0]),
         },
         ExpectedFile {
             name: "train-labels-idx1-ubyte.gz",
-            decompressed_sha256: sha256_from_hex(
-                "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
-            ),
+            decompressed_sha256: sha256_from_hex(MNIST.sha256[1]),
         },
         ExpectedFile {
             name: "t10k-images-idx3-ubyte.gz",
-            decompressed_sha256: sha256_from_hex(
-                "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
-            ),
+            decompressed_sha256: sha256_from_hex(MNIST.sha256[2]),
         },
         ExpectedFile {
             name: "t10k-labels-idx1-ubyte.gz",
-            decompressed_sha256: sha256_from_hex(
-                "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
-            ),
+            decompressed_sha256: sha256_from_hex(MNIST.sha256[3]),
         },
     ];
+
+    /// A file to download, and the SHA-256 of the file exactly as its maintainers publish it
+    /// (the `.gz` bytes, not the contents), the kind of sum listed for Fashion-MNIST and KMNIST.
+    ///
+    /// Unlike an [`ExpectedFile`], such a file only verifies in the very compression it was
+    /// published in, and only as `NAME` itself, never as its decompressed contents.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub struct PublishedFile<'a> {
+        /// The file name on the mirror and on disk, such as `train-images-idx3-ubyte.gz`.
+        pub name: &'a str,
+        /// SHA-256 of the file's bytes as published.
+        pub sha256: [u8; 32],
+    }
+
+    /// What a downloaded file is checked against.
+    #[derive(Clone, Copy)]
+    enum Sum {
+        /// SHA-256 of the decompressed contents ([`ExpectedFile`]).
+        Contents([u8; 32]),
+        /// SHA-256 of the file's bytes ([`PublishedFile`]).
+        File([u8; 32]),
+    }
 
     /// Downloads the four MNIST files (`NAME.gz`) into `dir`, creating it if needed, from
     /// [`MIRRORS`]; files already present and verified are kept. See [`download_files`].
@@ -259,9 +254,42 @@ mod fetch {
         files: &[ExpectedFile<'_>],
         progress: &mut dyn FnMut(&DownloadEvent<'_>),
     ) -> Result<()> {
-        if let Some(bad) = files.iter().find(|f| !is_plain_file_name(f.name)) {
+        let files: Vec<_> = files
+            .iter()
+            .map(|f| (f.name, Sum::Contents(f.decompressed_sha256)))
+            .collect();
+        download_checked(dir, mirrors, &files, progress)
+    }
+
+    /// [`download_files`] for files whose published digest is of the file itself: each
+    /// download must have exactly the bytes the digest was taken of, and a file already in
+    /// `dir` is kept only if its bytes verify.
+    ///
+    /// # Errors
+    /// As [`download_files`]; a wrong digest is an [`Error::Fetch`] saying so.
+    pub fn download_published(
+        dir: &Path,
+        mirrors: &[&str],
+        files: &[PublishedFile<'_>],
+        progress: &mut dyn FnMut(&DownloadEvent<'_>),
+    ) -> Result<()> {
+        let files: Vec<_> = files
+            .iter()
+            .map(|f| (f.name, Sum::File(f.sha256)))
+            .collect();
+        download_checked(dir, mirrors, &files, progress)
+    }
+
+    /// The engine of [`download_files`] and [`download_published`].
+    fn download_checked(
+        dir: &Path,
+        mirrors: &[&str],
+        files: &[(&str, Sum)],
+        progress: &mut dyn FnMut(&DownloadEvent<'_>),
+    ) -> Result<()> {
+        if let Some((bad, _)) = files.iter().find(|(name, _)| !is_plain_file_name(name)) {
             return Err(Error::BadFile {
-                path: dir.join(bad.name),
+                path: dir.join(bad),
                 problem: "a download's name must be a plain file name, without directories".into(),
             });
         }
@@ -278,7 +306,7 @@ mod fetch {
             .user_agent(concat!("lernmi/", env!("CARGO_PKG_VERSION")))
             .build()
             .into();
-        for expected in files {
+        for &expected in files {
             download_one(&agent, dir, mirrors, expected, progress)?;
         }
         Ok(())
@@ -289,10 +317,10 @@ mod fetch {
         agent: &ureq::Agent,
         dir: &Path,
         mirrors: &[&str],
-        expected: &ExpectedFile<'_>,
+        expected: (&str, Sum),
         progress: &mut dyn FnMut(&DownloadEvent<'_>),
     ) -> Result<()> {
-        let file = expected.name;
+        let file = expected.0;
         let target = dir.join(file);
         if already_present(dir, expected) {
             progress(&DownloadEvent::Finished { file });
@@ -326,24 +354,64 @@ mod fetch {
         })
     }
 
-    /// Whether `dir/NAME` verifies, or, for `NAME.gz` absent, whether a plain `dir/NAME`
-    /// without `.gz` does. Anything unreadable counts as not present.
-    fn already_present(dir: &Path, expected: &ExpectedFile) -> bool {
+    /// Whether `dir/NAME` verifies, or, for `NAME.gz` absent and a digest of the contents,
+    /// whether a plain `dir/NAME` without `.gz` does. Anything unreadable counts as not present.
+    fn already_present(dir: &Path, (name, sum): (&str, Sum)) -> bool {
         let verifies = |path: &Path| {
             File::open(path)
                 .ok()
-                .and_then(|mut f| decompressed_sha256(&mut f).ok())
-                .and_then(|digest| digest.ok())
-                == Some(expected.decompressed_sha256)
+                .and_then(|mut f| sum_matches(&mut f, sum).ok())
+                .is_some_and(|checked| checked.is_ok())
         };
-        let target = dir.join(expected.name);
+        let target = dir.join(name);
         if target.exists() {
             return verifies(&target);
         }
-        expected
-            .name
-            .strip_suffix(".gz")
-            .is_some_and(|plain| verifies(&dir.join(plain)))
+        matches!(sum, Sum::Contents(_))
+            && name
+                .strip_suffix(".gz")
+                .is_some_and(|plain| verifies(&dir.join(plain)))
+    }
+
+    /// Checks `reader`'s bytes against `sum`. The outer error is an I/O failure; the inner one
+    /// says why the bytes do not verify.
+    fn sum_matches(
+        reader: &mut impl Read,
+        sum: Sum,
+    ) -> std::io::Result<std::result::Result<(), Mismatch>> {
+        Ok(match sum {
+            Sum::Contents(expected) => match decompressed_sha256(reader)? {
+                Ok(actual) if actual == expected => Ok(()),
+                Ok(actual) => Err(Mismatch::Contents { expected, actual }),
+                Err(problem) => Err(Mismatch::Unusable(problem)),
+            },
+            Sum::File(expected) => {
+                let mut hasher = Sha256::new();
+                std::io::copy(reader, &mut hasher)?;
+                let actual: [u8; 32] = hasher.finalize().into();
+                if actual == expected {
+                    Ok(())
+                } else {
+                    Err(Mismatch::File { expected, actual })
+                }
+            }
+        })
+    }
+
+    /// Why downloaded bytes do not verify.
+    enum Mismatch {
+        /// Corrupt gzip, or too large once decompressed.
+        Unusable(String),
+        /// The decompressed contents have another digest.
+        Contents {
+            expected: [u8; 32],
+            actual: [u8; 32],
+        },
+        /// The file's bytes have another digest.
+        File {
+            expected: [u8; 32],
+            actual: [u8; 32],
+        },
     }
 
     /// Why one attempt failed: the mirror (try the next) or this machine (stop).
@@ -357,11 +425,10 @@ mod fetch {
     fn fetch_verified(
         agent: &ureq::Agent,
         url: &str,
-        expected: &ExpectedFile<'_>,
+        (file, sum): (&str, Sum),
         (out, out_path): (&mut File, &Path),
         progress: &mut dyn FnMut(&DownloadEvent<'_>),
     ) -> std::result::Result<(), Failure> {
-        let file = expected.name;
         let mirror = |problem: String| {
             Failure::Mirror(Error::Fetch {
                 url: url.to_string(),
@@ -423,15 +490,21 @@ mod fetch {
         out.sync_all().map_err(local)?;
 
         out.seek(SeekFrom::Start(0)).map_err(local)?;
-        let actual = decompressed_sha256(out).map_err(local)?.map_err(mirror)?;
-        if actual != expected.decompressed_sha256 {
-            return Err(Failure::Mirror(Error::Checksum {
+        match sum_matches(out, sum).map_err(local)? {
+            Ok(()) => Ok(()),
+            Err(Mismatch::Unusable(problem)) => Err(mirror(problem)),
+            // The message of `Error::Checksum` speaks of the decompressed contents.
+            Err(Mismatch::File { expected, actual }) => Err(mirror(format!(
+                "SHA-256 of the file is {}, expected the published {}",
+                to_hex(&actual),
+                to_hex(&expected)
+            ))),
+            Err(Mismatch::Contents { expected, actual }) => Err(Failure::Mirror(Error::Checksum {
                 url: url.to_string(),
-                expected: to_hex(&expected.decompressed_sha256),
+                expected: to_hex(&expected),
                 actual: to_hex(&actual),
-            }));
+            })),
         }
-        Ok(())
     }
 
     /// SHA-256 of `reader`'s contents, decompressed if they start with the gzip magic bytes.
@@ -507,7 +580,7 @@ mod fetch {
 
     /// A digest from 64 hex digits, for constants; checked by a unit test (an invalid digit
     /// reads as 0 rather than stopping the build).
-    const fn sha256_from_hex(hex: &str) -> [u8; 32] {
+    pub(crate) const fn sha256_from_hex(hex: &str) -> [u8; 32] {
         const fn nibble(c: u8) -> u8 {
             match c {
                 b'0'..=b'9' => c - b'0',

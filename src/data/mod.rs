@@ -4,6 +4,7 @@
 //! are converted to floats, scaled as asked, when a network needs them.
 
 pub mod csv;
+pub mod datasets;
 pub mod download;
 pub mod idx;
 pub mod npy;
@@ -335,23 +336,41 @@ pub fn mnist_or_generated(
     allow_download: bool,
     progress: &mut dyn FnMut(&download::DownloadEvent<'_>),
 ) -> Result<(Mnist, DataSource)> {
+    dataset_or_generated(&datasets::MNIST, explicit, allow_download, progress)
+}
+
+/// [`mnist_or_generated`] for any dataset of [`datasets`]: found in the first directory of its
+/// [`search_path`](datasets::DatasetSpec::search_path), else downloaded into its
+/// [`cache_dir`](datasets::DatasetSpec::cache_dir), else generated MNIST-style digits (which
+/// are none of these datasets; [`DataSource::Generated`] says why).
+///
+/// # Errors
+/// As [`mnist_or_generated`].
+pub fn dataset_or_generated(
+    spec: &datasets::DatasetSpec,
+    explicit: Option<&Path>,
+    allow_download: bool,
+    progress: &mut dyn FnMut(&download::DownloadEvent<'_>),
+) -> Result<(Mnist, DataSource)> {
     if let Some(dir) = explicit {
-        return Ok((Mnist::load(dir)?, DataSource::Found(dir.to_path_buf())));
+        return Ok((spec.load(dir)?, DataSource::Found(dir.to_path_buf())));
     }
-    if let Some(dir) = download::locate_mnist(None) {
-        return Ok((Mnist::load(&dir)?, DataSource::Found(dir)));
+    if let Some(dir) = spec.locate(None) {
+        return Ok((spec.load(&dir)?, DataSource::Found(dir)));
     }
-    let tried = download::search_path(None)
+    let title = spec.title;
+    let tried = spec
+        .search_path(None)
         .iter()
         .map(|p| p.display().to_string())
         .collect::<Vec<_>>()
         .join(", ");
-    let reason = match (allow_download, download::cache_dir()) {
-        (false, _) => format!("MNIST not found in {tried} and downloading is off"),
-        (true, None) => format!("MNIST not found in {tried} and there is no cache directory"),
-        (true, Some(cache)) => match fetch(&cache, progress) {
-            Ok(()) => return Ok((Mnist::load(&cache)?, DataSource::Downloaded(cache))),
-            Err(e) => format!("MNIST not found in {tried}, and the download failed: {e}"),
+    let reason = match (allow_download, spec.cache_dir()) {
+        (false, _) => format!("{title} not found in {tried} and downloading is off"),
+        (true, None) => format!("{title} not found in {tried} and there is no cache directory"),
+        (true, Some(cache)) => match fetch(spec, &cache, progress) {
+            Ok(()) => return Ok((spec.load(&cache)?, DataSource::Downloaded(cache))),
+            Err(e) => format!("{title} not found in {tried}, and the download failed: {e}"),
         },
     };
     let generated = synthetic::generate_mnist_like(60_000, 10_000, GENERATED_SEED)?;
@@ -359,12 +378,20 @@ pub fn mnist_or_generated(
 }
 
 #[cfg(feature = "download")]
-fn fetch(dir: &Path, progress: &mut dyn FnMut(&download::DownloadEvent<'_>)) -> Result<()> {
-    download::download_mnist(dir, progress)
+fn fetch(
+    spec: &datasets::DatasetSpec,
+    dir: &Path,
+    progress: &mut dyn FnMut(&download::DownloadEvent<'_>),
+) -> Result<()> {
+    spec.download(dir, progress)
 }
 
 #[cfg(not(feature = "download"))]
-fn fetch(_dir: &Path, _progress: &mut dyn FnMut(&download::DownloadEvent<'_>)) -> Result<()> {
+fn fetch(
+    _spec: &datasets::DatasetSpec,
+    _dir: &Path,
+    _progress: &mut dyn FnMut(&download::DownloadEvent<'_>),
+) -> Result<()> {
     Err(Error::BadFile {
         path: _dir.to_path_buf(),
         problem: "built without the `download` feature".into(),

@@ -118,7 +118,7 @@ impl Standardizer {
     }
 
     /// Whether the fields make a usable standardizer.
-    fn check(&self) -> Result<()> {
+    pub(crate) fn check(&self) -> Result<()> {
         if self.mean.len() != self.std.len() {
             return Err(bad_metadata(format!(
                 "{} means but {} standard deviations",

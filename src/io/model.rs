@@ -35,7 +35,7 @@
 //! value must be finite, and tensors are only ever copied out of the bytes the file holds, so a
 //! header that claims huge layers costs no memory. A file larger than
 //! [`DEFAULT_MAX_FILE_BYTES`] (or the limit given to [`Network::load_with_limit`]) is refused
-//! before it is read. Every problem is an [`Error::BadFile`](crate::Error::BadFile) naming the file.
+//! before it is read. Every problem is an [`Error::BadFile`] naming the file.
 //!
 //! # Atomic saves
 //!
@@ -50,9 +50,12 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use ndarray::ArrayView2;
+
+use crate::data::standardize::{Standardizer, METADATA_KEY as STANDARDIZE_KEY};
 use crate::io::safetensors::{bad_file, read_file, serialize, OwnedTensor, TensorFile};
 pub use crate::io::safetensors::{write_atomically, DEFAULT_MAX_FILE_BYTES};
-use crate::{Activation, Dense, Float, Loss, Network, Result};
+use crate::{Activation, Dense, Error, Evaluation, Float, Loss, Network, Result, Targets};
 
 /// The value of the `"format"` metadata key in files this crate writes.
 pub const FORMAT: &str = "lernmi";
@@ -229,7 +232,7 @@ impl<F: Float> Network<F> {
     /// The network as the bytes of a safetensors file (the layout in [`crate::io::model`]).
     ///
     /// # Errors
-    /// [`Error::BadFile`](crate::Error::BadFile) if serialisation fails (it does not for a valid network).
+    /// [`Error::BadFile`] if serialisation fails (it does not for a valid network).
     pub fn to_safetensors(&self) -> Result<Vec<u8>> {
         let (tensors, metadata) = network_tensors(self);
         serialize(&tensors, metadata, Path::new(IN_MEMORY))
@@ -239,12 +242,11 @@ impl<F: Float> Network<F> {
     /// a checkpoint, whose optimiser state is ignored).
     ///
     /// # Errors
-    /// [`Error::BadFile`](crate::Error::BadFile) for anything malformed: see [`Network::load`].
+    /// [`Error::BadFile`] for anything malformed: see [`Network::load`].
     pub fn from_safetensors(bytes: &[u8]) -> Result<Self> {
-        read_network(
-            &TensorFile::parse(bytes, Path::new(IN_MEMORY))?,
-            &[OPTIMIZER_PREFIX],
-        )
+        let file = TensorFile::parse(bytes, Path::new(IN_MEMORY))?;
+        refuse_standardized(&file)?;
+        read_network(&file, &[OPTIMIZER_PREFIX])
     }
 
     /// Saves the network to `path` in safetensors format, atomically: see [`write_atomically`].
@@ -260,7 +262,7 @@ impl<F: Float> Network<F> {
     /// ```
     ///
     /// # Errors
-    /// [`Error::Io`](crate::Error::Io) naming the file if it cannot be written; the previous file is then intact.
+    /// [`Error::Io`] naming the file if it cannot be written; the previous file is then intact.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
         let (tensors, metadata) = network_tensors(self);
@@ -272,7 +274,7 @@ impl<F: Float> Network<F> {
     /// A checkpoint file ([`crate::io::checkpoint`]) loads too: its optimiser state is ignored.
     ///
     /// # Errors
-    /// [`Error::Io`](crate::Error::Io) if the file cannot be read; [`Error::BadFile`](crate::Error::BadFile) naming the file for a
+    /// [`Error::Io`] if the file cannot be read; [`Error::BadFile`] naming the file for a
     /// malformed safetensors file, missing or malformed metadata, another float type, a missing,
     /// extra or misshapen tensor, a non-finite value, an invalid architecture, or a file larger
     /// than [`DEFAULT_MAX_FILE_BYTES`].
@@ -284,10 +286,246 @@ impl<F: Float> Network<F> {
     /// [`DEFAULT_MAX_FILE_BYTES`]).
     ///
     /// # Errors
-    /// As [`Network::load`]; [`Error::BadFile`](crate::Error::BadFile) if the file is larger than `max_bytes`.
+    /// As [`Network::load`]; [`Error::BadFile`] if the file is larger than `max_bytes`.
     pub fn load_with_limit(path: impl AsRef<Path>, max_bytes: u64) -> Result<Self> {
         let path = path.as_ref();
         let bytes = read_file(path, max_bytes)?;
-        read_network(&TensorFile::parse(&bytes, path)?, &[OPTIMIZER_PREFIX])
+        let file = TensorFile::parse(&bytes, path)?;
+        refuse_standardized(&file)?;
+        read_network(&file, &[OPTIMIZER_PREFIX])
     }
+}
+
+/// The metadata key holding a [`Model`]'s class names, a JSON list of strings.
+pub const CLASSES_KEY: &str = "lernmi.classes";
+
+/// A network together with what it needs to predict on raw features: the [`Standardizer`]
+/// fitted on its training features, and the names of its classes.
+///
+/// Its `predict`, `classify` and `evaluate` take features as the data holds them and
+/// standardise them first, and [`Model::save`] stores the standardizer in the file's metadata
+/// (key [`crate::data::standardize::METADATA_KEY`]), so a loaded model predicts exactly as the
+/// trained one did. [`Network::load`] refuses a file that holds a standardizer: a bare network
+/// fed raw features would predict nonsense without a word.
+///
+/// ```
+/// use lernmi::data::standardize::Standardizer;
+/// use lernmi::{Model, Network};
+/// use ndarray::array;
+///
+/// let raw = array![[1000.0f32, 0.1], [3000.0, 0.3], [2000.0, 0.2]];
+/// let standardizer = Standardizer::fit(raw.view())?;
+/// let net = Network::<f32>::builder(&[2, 4, 2]).seed(1).build()?;
+/// let model = Model::new(net, Some(standardizer))?;
+/// let loaded = Model::<f32>::from_safetensors(&model.to_safetensors()?)?;
+/// assert_eq!(loaded.predict(raw.view())?, model.predict(raw.view())?);
+/// # Ok::<(), lernmi::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct Model<F: Float = f32> {
+    network: Network<F>,
+    standardizer: Option<Standardizer>,
+    class_names: Option<Vec<String>>,
+}
+
+impl<F: Float> Model<F> {
+    /// A model of `network` that standardises its inputs with `standardizer` (none: inputs go
+    /// to the network as they are).
+    ///
+    /// # Errors
+    /// [`Error::NetworkMismatch`] if the standardizer is not for the network's input width;
+    /// as [`Standardizer::from_metadata`] if its fields are unusable.
+    pub fn new(network: Network<F>, standardizer: Option<Standardizer>) -> Result<Self> {
+        if let Some(s) = &standardizer {
+            s.check()?;
+            if s.features() != network.n_inputs() {
+                return Err(Error::NetworkMismatch {
+                    what: "standardizer",
+                    expected: format!("{} inputs", network.n_inputs()),
+                    got: format!("{} features", s.features()),
+                });
+            }
+        }
+        Ok(Model {
+            network,
+            standardizer,
+            class_names: None,
+        })
+    }
+
+    /// The model with a name for each class (output), such as the text labels of a CSV file
+    /// ([`crate::data::csv::CsvClasses::class_names`]).
+    ///
+    /// # Errors
+    /// [`Error::NetworkMismatch`] unless there is one name per output.
+    pub fn with_class_names(mut self, names: Vec<String>) -> Result<Self> {
+        if names.len() != self.network.n_outputs() {
+            return Err(Error::NetworkMismatch {
+                what: "class names",
+                expected: format!("{} outputs", self.network.n_outputs()),
+                got: format!("{} names", names.len()),
+            });
+        }
+        self.class_names = Some(names);
+        Ok(self)
+    }
+
+    /// The network, which takes standardised inputs.
+    pub fn network(&self) -> &Network<F> {
+        &self.network
+    }
+
+    /// The standardizer applied to raw features, if any.
+    pub fn standardizer(&self) -> Option<&Standardizer> {
+        self.standardizer.as_ref()
+    }
+
+    /// The name of each class, if the model has them.
+    pub fn class_names(&self) -> Option<&[String]> {
+        self.class_names.as_deref()
+    }
+
+    /// The network and the standardizer, taken apart.
+    pub fn into_parts(self) -> (Network<F>, Option<Standardizer>) {
+        (self.network, self.standardizer)
+    }
+
+    /// Raw features as the network takes them: a standardised copy (or a plain copy without a
+    /// standardizer).
+    ///
+    /// # Errors
+    /// [`Error::InputWidth`] if `raw` does not have the network's input width.
+    pub fn standardize(&self, raw: ArrayView2<'_, F>) -> Result<ndarray::Array2<F>> {
+        self.network.check_inputs(raw)?;
+        let mut inputs = raw.to_owned();
+        if let Some(s) = &self.standardizer {
+            s.transform(inputs.view_mut())?;
+        }
+        Ok(inputs)
+    }
+
+    /// [`Network::predict`] on raw features.
+    ///
+    /// # Errors
+    /// As [`Network::predict`].
+    pub fn predict(&self, raw: ArrayView2<'_, F>) -> Result<ndarray::Array2<F>> {
+        self.network.predict(self.standardize(raw)?.view())
+    }
+
+    /// [`Network::classify`] on raw features.
+    ///
+    /// # Errors
+    /// As [`Network::classify`].
+    pub fn classify(&self, raw: ArrayView2<'_, F>) -> Result<Vec<usize>> {
+        self.network.classify(self.standardize(raw)?.view())
+    }
+
+    /// [`Network::evaluate`] on raw features.
+    ///
+    /// # Errors
+    /// As [`Network::evaluate`].
+    pub fn evaluate<'t>(
+        &self,
+        raw: ArrayView2<'_, F>,
+        targets: impl Into<Targets<'t, F>>,
+    ) -> Result<Evaluation> {
+        self.network
+            .evaluate(self.standardize(raw)?.view(), targets)
+    }
+
+    /// The tensors and metadata of the file: the network's, plus the standardizer and the
+    /// class names when present.
+    fn tensors(&self) -> (Vec<(String, OwnedTensor)>, HashMap<String, String>) {
+        let (tensors, mut metadata) = network_tensors(&self.network);
+        if let Some(s) = &self.standardizer {
+            metadata.insert(STANDARDIZE_KEY.to_string(), s.to_metadata());
+        }
+        if let Some(names) = &self.class_names {
+            let json = serde_json::to_string(names).expect("strings serialise to JSON");
+            metadata.insert(CLASSES_KEY.to_string(), json);
+        }
+        (tensors, metadata)
+    }
+
+    /// The model as the bytes of a safetensors file: [`Network::to_safetensors`]'s layout with
+    /// the standardizer and class names in the metadata.
+    ///
+    /// # Errors
+    /// As [`Network::to_safetensors`].
+    pub fn to_safetensors(&self) -> Result<Vec<u8>> {
+        let (tensors, metadata) = self.tensors();
+        serialize(&tensors, metadata, Path::new(IN_MEMORY))
+    }
+
+    /// A model from the bytes of [`Model::to_safetensors`]; bytes without a standardizer or
+    /// class names (such as [`Network::to_safetensors`]'s) give a model without them.
+    ///
+    /// # Errors
+    /// As [`Model::load`].
+    pub fn from_safetensors(bytes: &[u8]) -> Result<Self> {
+        read_model(&TensorFile::parse(bytes, Path::new(IN_MEMORY))?)
+    }
+
+    /// Saves the model to `path`, atomically (see [`write_atomically`]).
+    ///
+    /// # Errors
+    /// As [`Network::save`].
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        let (tensors, metadata) = self.tensors();
+        let bytes = serialize(&tensors, metadata, path)?;
+        write_atomically(path, |w| w.write_all(&bytes))
+    }
+
+    /// Loads a model saved by [`Model::save`], or a network saved by [`Network::save`] (a
+    /// model without standardizer or class names).
+    ///
+    /// # Errors
+    /// As [`Network::load`]; [`Error::BadFile`] naming the file (or the metadata key) for a
+    /// malformed standardizer or class list, or one that does not fit the network.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self> {
+        Self::load_with_limit(path, DEFAULT_MAX_FILE_BYTES)
+    }
+
+    /// [`Model::load`] for a file of at most `max_bytes` bytes.
+    ///
+    /// # Errors
+    /// As [`Model::load`]; [`Error::BadFile`] if the file is larger than `max_bytes`.
+    pub fn load_with_limit(path: impl AsRef<Path>, max_bytes: u64) -> Result<Self> {
+        let path = path.as_ref();
+        let bytes = read_file(path, max_bytes)?;
+        read_model(&TensorFile::parse(&bytes, path)?)
+    }
+}
+
+/// The model a parsed file describes; its problems name the file.
+fn read_model<F: Float>(file: &TensorFile<'_>) -> Result<Model<F>> {
+    let network = read_network::<F>(file, &[OPTIMIZER_PREFIX])?;
+    let in_file = |e: Error| bad_file(file.path, e.to_string());
+    let standardizer = file
+        .metadata(STANDARDIZE_KEY)
+        .map(Standardizer::from_metadata)
+        .transpose()
+        .map_err(in_file)?;
+    let mut model = Model::new(network, standardizer).map_err(in_file)?;
+    if file.metadata(CLASSES_KEY).is_some() {
+        model = model
+            .with_class_names(file.json(CLASSES_KEY)?)
+            .map_err(in_file)?;
+    }
+    Ok(model)
+}
+
+/// Refuses a file that holds a standardizer, for [`Network::load`]: see [`Model`].
+fn refuse_standardized(file: &TensorFile<'_>) -> Result<()> {
+    if file.metadata(STANDARDIZE_KEY).is_some() {
+        return Err(bad_file(
+            file.path,
+            format!(
+                "the model standardises its inputs ({STANDARDIZE_KEY:?} in its metadata): \
+                 load it with lernmi::Model::load, which applies the standardizer"
+            ),
+        ));
+    }
+    Ok(())
 }

@@ -125,6 +125,11 @@ impl<'a> TensorFile<'a> {
         })
     }
 
+    /// A metadata entry as it is written, if the file has it.
+    pub(crate) fn metadata(&self, key: &str) -> Option<&str> {
+        self.metadata.get(key).map(String::as_str)
+    }
+
     /// A metadata entry, parsed as JSON.
     pub(crate) fn json<T: for<'de> Deserialize<'de>>(&self, key: &str) -> Result<T> {
         let text = self.metadata.get(key).ok_or_else(|| {
