@@ -4,7 +4,7 @@
 //! ```text
 //! cargo run --release --example own_data -- --csv train.csv --label label [--test test.csv] \
 //!     [--validation 0.1] [--hidden 128,64] [--epochs N] [--patience P] \
-//!     [--save model.safetensors] [--json]
+//!     [--save model.safetensors] [--save-onnx model.onnx] [--json]
 //! cargo run --release --example own_data -- --load model.safetensors --label label --test test.csv
 //! ```
 //!
@@ -75,8 +75,11 @@ struct Args {
     /// Save the model (network, standardizer and class names) to PATH after training.
     #[arg(long, value_name = "PATH")]
     save: Option<PathBuf>,
+    /// Also save the model as ONNX to PATH (standardisation included: it takes raw features).
+    #[arg(long, value_name = "PATH")]
+    save_onnx: Option<PathBuf>,
     /// Do not train: evaluate the model saved in PATH on --test.
-    #[arg(long, value_name = "PATH", conflicts_with_all = ["csv", "save", "validation"])]
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["csv", "save", "save_onnx", "validation"])]
     load: Option<PathBuf>,
     /// Print only JSON, one object per epoch and a last one with the test accuracy.
     #[arg(long)]
@@ -187,6 +190,12 @@ fn train(args: &Args, csv: &Path) -> Outcome<(Model<f32>, Option<Vec<String>>)> 
     }
     if let Some(path) = &args.save {
         model.save(path)?;
+        if !args.json {
+            println!("saved {}", path.display());
+        }
+    }
+    if let Some(path) = &args.save_onnx {
+        model.save_onnx(path)?;
         if !args.json {
             println!("saved {}", path.display());
         }

@@ -6,7 +6,8 @@
 use std::path::Path;
 use std::process::Command;
 
-use lernmi::{Activation, Error, Float, Loss, Network};
+use lernmi::data::standardize::Standardizer;
+use lernmi::{Activation, Error, Float, Loss, Model, Network};
 use ndarray::Array2;
 use safetensors::tensor::{Dtype, TensorView};
 
@@ -336,6 +337,43 @@ fn the_seeds_network_starts_with_a_sigmoid_and_f64_leaky_relu_keeps_its_slope() 
 }
 
 #[test]
+fn a_models_standardizer_comes_first_in_f64_and_in_the_metadata() {
+    let standardizer = Standardizer {
+        mean: vec![1.5, -2.0, 0.25],
+        std: vec![2.0, 0.0, 0.1],
+    };
+    let net = Network::<f32>::builder(&[3, 4, 2]).seed(3).build().unwrap();
+    let model = Model::new(net.clone(), Some(standardizer.clone())).unwrap();
+    let onnx = model.to_onnx_bytes().unwrap();
+    assert_eq!(
+        ops(&onnx)[..4],
+        ["Cast", "Sub", "Div", "Cast"],
+        "f32: cast to double, standardise, cast back"
+    );
+    let (dims, data_type, raw) = initializer(&onnx, "standardize.std");
+    assert_eq!((dims, data_type), (vec![3], 11), "DOUBLE, one per feature");
+    // std 0 divides by 1: the feature is centred only, as Standardizer::transform does.
+    assert_eq!(raw, le_bytes([2.0f64, 1.0, 0.1].into_iter()));
+    let keys: Vec<String> = all(&onnx, 14)
+        .into_iter()
+        .map(|entry| text(bytes(entry), 1))
+        .collect();
+    assert!(keys.contains(&"lernmi.standardize".to_string()), "{keys:?}");
+    // Without a standardizer, a model exports exactly as its network.
+    let plain = Model::new(net.clone(), None).unwrap();
+    assert_eq!(plain.to_onnx_bytes().unwrap(), net.to_onnx_bytes().unwrap());
+    let f64_model = Model::new(
+        Network::<f64>::builder(&[3, 4, 2]).seed(3).build().unwrap(),
+        Some(standardizer),
+    )
+    .unwrap();
+    assert_eq!(
+        ops(&f64_model.to_onnx_bytes().unwrap())[..2],
+        ["Sub", "Div"]
+    );
+}
+
+#[test]
 fn export_is_deterministic_and_save_writes_the_same_bytes() {
     let net = relu_net();
     let bytes = net.to_onnx_bytes().unwrap();
@@ -375,6 +413,34 @@ fn write_case<F: Float>(dir: &Path, name: &str, net: &Network<F>) {
     let mut rng = Rng(11);
     let inputs = Array2::from_shape_fn((37, net.n_inputs()), |_| F::of(6.0 * rng.next_f64() - 3.0));
     let predictions = net.predict(inputs.view()).unwrap();
+    write_io(dir, name, &inputs, &predictions);
+}
+
+/// As [`write_case`] for a model with a standardizer: raw features far from 0 and of scales
+/// from 0.001 to 1000 (and one constant feature), which the graph standardises first.
+fn write_standardized_case<F: Float>(dir: &Path, name: &str, net: Network<F>) {
+    let n_in = net.n_inputs();
+    let mean: Vec<f64> = (0..n_in).map(|i| 250.0 * i as f64 - 400.3).collect();
+    let mut std: Vec<f64> = (0..n_in).map(|i| 10f64.powi(i as i32 % 7 - 3)).collect();
+    std[1] = 0.0;
+    let standardizer = Standardizer { mean, std };
+    let mut rng = Rng(13);
+    let inputs = Array2::from_shape_fn((37, n_in), |(_, c)| {
+        let spread = if standardizer.std[c] > 0.0 {
+            standardizer.std[c]
+        } else {
+            1.0
+        };
+        F::of(standardizer.mean[c] + spread * (4.0 * rng.next_f64() - 2.0))
+    });
+    let model = Model::new(net, Some(standardizer)).unwrap();
+    model.save_onnx(dir.join(format!("{name}.onnx"))).unwrap();
+    let predictions = model.predict(inputs.view()).unwrap();
+    write_io(dir, name, &inputs, &predictions);
+}
+
+/// `name.io.safetensors`: the inputs and lernmi's predictions for them.
+fn write_io<F: Float>(dir: &Path, name: &str, inputs: &Array2<F>, predictions: &Array2<F>) {
     let dtype = if F::NAME == "f32" {
         Dtype::F32
     } else {
@@ -444,6 +510,9 @@ fn write_cases<F: Float>(dir: &Path) {
     // The README's MNIST network: long sums, where the runtimes' orders of summation differ most.
     let mnist: Network<F> = Network::<F>::builder(&[784, 256, 128, 10]).build().unwrap();
     write_case(dir, &format!("mnist-{}", F::NAME), &mnist);
+    // A model for raw features: the standardizer's nodes come first (the own_data example).
+    let raw: Network<F> = Network::<F>::builder(&[9, 12, 3]).seed(5).build().unwrap();
+    write_standardized_case(dir, &format!("standardized-{}", F::NAME), raw);
 }
 
 #[test]

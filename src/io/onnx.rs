@@ -6,6 +6,8 @@
 //! One input, `input` (batch × n_in), and one output, `output` (batch × n_out), both with the
 //! symbolic batch dimension `batch`. The nodes, in order:
 //!
+//! - for a [`Model`] with a standardizer, `Div(Sub(input, standardize.mean), standardize.std)`
+//!   in `f64` (between two `Cast`s in an `f32` graph), as [`Standardizer::transform`] computes;
 //! - the input activation, for networks that have one (the seed's `Sigmoid`);
 //! - per layer, `Gemm(a, W, b)` with `transB = 1` (the weights are stored n_out × n_in, as
 //!   PyTorch's `nn.Linear`), then the activation: `Sigmoid`, `Tanh`, `Relu`, `Softmax` on the
@@ -33,7 +35,8 @@
 use std::io::Write;
 use std::path::Path;
 
-use crate::{Activation, Error, Float, Network, Result};
+use crate::data::standardize::{Standardizer, METADATA_KEY as STANDARDIZE_KEY};
+use crate::{Activation, Error, Float, Model, Network, Result};
 
 /// The version of the default (`ai.onnx`) operator set the exported graphs use.
 ///
@@ -264,15 +267,20 @@ impl<F: Float> GraphPieces<F> {
 
     /// An initializer of shape `dims` holding `values` in row-major order, written straight
     /// into its piece.
-    fn initializer<'a>(&mut self, name: &str, dims: &[usize], values: impl Iterator<Item = &'a F>) {
+    fn initializer<'a, T: Float>(
+        &mut self,
+        name: &str,
+        dims: &[usize],
+        values: impl Iterator<Item = &'a T>,
+    ) {
         use field::tensor::*;
         let count: usize = dims.iter().product();
-        let data_len = count * std::mem::size_of::<F>();
+        let data_len = count * std::mem::size_of::<T>();
         let mut head = Vec::new();
         for &d in dims {
             wire::int(&mut head, DIMS, d as i64);
         }
-        wire::int(&mut head, DATA_TYPE, data_type::<F>());
+        wire::int(&mut head, DATA_TYPE, data_type::<T>());
         wire::bytes(&mut head, NAME, name.as_bytes());
         let body_len = head.len() + 1 + wire::varint_len(data_len as u64) + data_len;
         let mut piece = Vec::with_capacity(body_len + 1 + wire::varint_len(body_len as u64));
@@ -280,7 +288,7 @@ impl<F: Float> GraphPieces<F> {
         piece.extend_from_slice(&head);
         wire::len_prefix(&mut piece, RAW_DATA, data_len);
         for &x in values {
-            if F::NAME == "f32" {
+            if T::NAME == "f32" {
                 piece.extend_from_slice(&(x.to_f64_lossless() as f32).to_le_bytes());
             } else {
                 piece.extend_from_slice(&x.to_f64_lossless().to_le_bytes());
@@ -291,6 +299,39 @@ impl<F: Float> GraphPieces<F> {
             body_len + 1 + wire::varint_len(body_len as u64)
         );
         self.pieces.push(piece);
+    }
+
+    /// Nodes standardising `input` as [`Standardizer::transform`] does, in `f64` and rounded once
+    /// to `F` (an `f32` graph casts to `DOUBLE` and back); returns the name of the result. A
+    /// feature of standard deviation 0 is divided by 1, which leaves it centred only, exactly.
+    fn standardize(&mut self, standardizer: &Standardizer, width: usize) -> String {
+        let divisors: Vec<f64> = standardizer
+            .std
+            .iter()
+            .map(|&s| if s > 0.0 { s } else { 1.0 })
+            .collect();
+        self.initializer("standardize.mean", &[width], standardizer.mean.iter());
+        self.initializer("standardize.std", &[width], divisors.iter());
+        let wide = F::NAME == "f32";
+        let x = if wide {
+            let to = Attribute::Int("to", field::tensor::DOUBLE);
+            self.node("Cast", &[INPUT], "input.f64", &[to]);
+            "input.f64"
+        } else {
+            INPUT
+        };
+        self.node("Sub", &[x, "standardize.mean"], "input.centred", &[]);
+        let out = if wide {
+            "input.standardized.f64"
+        } else {
+            "input.standardized"
+        };
+        self.node("Div", &["input.centred", "standardize.std"], out, &[]);
+        if wide {
+            let to = Attribute::Int("to", field::tensor::FLOAT);
+            self.node("Cast", &[out], "input.standardized", &[to]);
+        }
+        "input.standardized".to_string()
     }
 
     /// Nodes computing `activation` of the value `z` into the value `out` (the callers leave
@@ -326,15 +367,22 @@ impl<F: Float> GraphPieces<F> {
 /// # Errors
 /// [`Error::BadFile`] naming `path` if the weights alone pass protobuf's size limit (checked
 /// before anything is copied).
-fn model_pieces<F: Float>(network: &Network<F>, path: &Path) -> Result<Vec<Vec<u8>>> {
+fn model_pieces<F: Float>(
+    network: &Network<F>,
+    standardizer: Option<&Standardizer>,
+    path: &Path,
+) -> Result<Vec<Vec<u8>>> {
     let parameter_bytes = network.parameter_count() as u64 * std::mem::size_of::<F>() as u64;
     check_size(parameter_bytes, path)?;
     // The architecture JSON and the tensor names, exactly as a model file holds them.
     let (tensors, metadata) = crate::io::model::network_tensors(network);
     let names: Vec<String> = tensors.into_iter().map(|(name, _)| name).collect();
     let mut metadata: Vec<(String, String)> = metadata.into_iter().collect();
+    if let Some(s) = standardizer {
+        metadata.push((STANDARDIZE_KEY.to_string(), s.to_metadata()));
+    }
     metadata.sort();
-    let mut graph = graph_pieces(network, &names);
+    let mut graph = graph_pieces(network, standardizer, &names);
     let graph_len: usize = graph.iter().map(Vec::len).sum();
     let mut pieces = Vec::with_capacity(graph.len() + 1);
     pieces.push(model_head(network, &metadata, graph_len));
@@ -343,7 +391,11 @@ fn model_pieces<F: Float>(network: &Network<F>, path: &Path) -> Result<Vec<Vec<u
 }
 
 /// The `GraphProto`'s fields; `names` holds each layer's weight and bias names, in order.
-fn graph_pieces<F: Float>(network: &Network<F>, names: &[String]) -> Vec<Vec<u8>> {
+fn graph_pieces<F: Float>(
+    network: &Network<F>,
+    standardizer: Option<&Standardizer>,
+    names: &[String],
+) -> Vec<Vec<u8>> {
     let mut graph = GraphPieces::<F> {
         pieces: Vec::new(),
         nodes: 0,
@@ -353,11 +405,14 @@ fn graph_pieces<F: Float>(network: &Network<F>, names: &[String]) -> Vec<Vec<u8>
     wire::bytes(&mut name, field::graph::NAME, b"lernmi");
     graph.pieces.push(name);
     let mut x = INPUT.to_string();
+    if let Some(s) = standardizer {
+        x = graph.standardize(s, network.n_inputs());
+    }
     if let Some(act) = network
         .input_activation()
         .filter(|a| *a != Activation::Identity)
     {
-        graph.activation(act, INPUT, "input.activated", "input_activation");
+        graph.activation(act, &x, "input.activated", "input_activation");
         x = "input.activated".to_string();
     }
     let last = network.layers().len() - 1;
@@ -442,6 +497,23 @@ fn check_size(total: u64, path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The pieces concatenated in memory.
+fn joined(pieces: Vec<Vec<u8>>, path: &Path) -> Result<Vec<u8>> {
+    let mut bytes = Vec::with_capacity(checked_len(&pieces, path)?);
+    for piece in pieces {
+        bytes.extend_from_slice(&piece);
+    }
+    Ok(bytes)
+}
+
+/// The pieces streamed to `path`, atomically.
+fn write(pieces: Vec<Vec<u8>>, path: &Path) -> Result<()> {
+    checked_len(&pieces, path)?;
+    crate::io::safetensors::write_atomically(path, |w| {
+        pieces.iter().try_for_each(|piece| w.write_all(piece))
+    })
+}
+
 impl<F: Float> Network<F> {
     /// The network as the bytes of an ONNX model (see [`crate::io::onnx`] for the graph).
     ///
@@ -457,12 +529,7 @@ impl<F: Float> Network<F> {
     /// [`Error::BadFile`] if the model would exceed protobuf's 2 GiB message limit.
     pub fn to_onnx_bytes(&self) -> Result<Vec<u8>> {
         let path = Path::new(IN_MEMORY);
-        let pieces = model_pieces(self, path)?;
-        let mut bytes = Vec::with_capacity(checked_len(&pieces, path)?);
-        for piece in pieces {
-            bytes.extend_from_slice(&piece);
-        }
-        Ok(bytes)
+        joined(model_pieces(self, None, path)?, path)
     }
 
     /// Saves the network to `path` as an ONNX model, atomically (see
@@ -473,11 +540,37 @@ impl<F: Float> Network<F> {
     /// intact); [`Error::BadFile`] if the model would exceed protobuf's 2 GiB message limit.
     pub fn save_onnx(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
-        let pieces = model_pieces(self, path)?;
-        checked_len(&pieces, path)?;
-        crate::io::safetensors::write_atomically(path, |w| {
-            pieces.iter().try_for_each(|piece| w.write_all(piece))
-        })
+        write(model_pieces(self, None, path)?, path)
+    }
+}
+
+impl<F: Float> Model<F> {
+    /// The model as the bytes of an ONNX model: the network's graph (see [`crate::io::onnx`])
+    /// after its standardizer's nodes, so that the runtime takes raw features as
+    /// [`Model::predict`] does. The standardizer is also in `metadata_props`, under
+    /// [`STANDARDIZE_KEY`](crate::data::standardize::METADATA_KEY).
+    ///
+    /// # Errors
+    /// As [`Network::to_onnx_bytes`].
+    pub fn to_onnx_bytes(&self) -> Result<Vec<u8>> {
+        let path = Path::new(IN_MEMORY);
+        joined(
+            model_pieces(self.network(), self.standardizer(), path)?,
+            path,
+        )
+    }
+
+    /// Saves the model to `path` as an ONNX model, atomically, as [`Model::to_onnx_bytes`]
+    /// encodes it.
+    ///
+    /// # Errors
+    /// As [`Network::save_onnx`].
+    pub fn save_onnx(&self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        write(
+            model_pieces(self.network(), self.standardizer(), path)?,
+            path,
+        )
     }
 }
 

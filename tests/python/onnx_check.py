@@ -73,9 +73,17 @@ def activate(spec, z):
 
 
 def exact(model, architecture, inputs):
-    """The network in f64 (numpy), from the file's initializers and its architecture JSON."""
+    """The network in f64 (numpy), from the file's initializers and its architecture JSON,
+    after the standardizer in the metadata if there is one."""
     tensors = {t.name: numpy_helper.to_array(t).astype(np.float64) for t in model.graph.initializer}
     a = inputs.astype(np.float64)
+    metadata = {p.key: p.value for p in model.metadata_props}
+    if "lernmi.standardize" in metadata:
+        standardizer = json.loads(metadata["lernmi.standardize"])
+        std = np.array(standardizer["std"])
+        a = (a - np.array(standardizer["mean"])) / np.where(std > 0, std, 1.0)
+        # lernmi rounds the standardised features once to the network's type.
+        a = a.astype(inputs.dtype).astype(np.float64)
     if architecture["input_activation"] is not None:
         a = activate(architecture["input_activation"], a)
     for names, spec in zip(architecture["layers"], architecture["activations"]):
