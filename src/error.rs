@@ -234,6 +234,15 @@ pub enum Error {
         /// The families this CPU runs, fastest first, as the variable spells them.
         available: String,
     },
+    /// Early stopping on a metric that training cannot compute (accuracy without a
+    /// validation set that has classes).
+    #[error("early stopping on {metric} needs {needs}")]
+    MetricUnavailable {
+        /// The metric's name.
+        metric: &'static str,
+        /// What computing it needs.
+        needs: &'static str,
+    },
 }
 
 /// The reasons of [`Error::Download`], joined.

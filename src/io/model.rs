@@ -67,6 +67,10 @@ const IN_MEMORY: &str = "<in-memory model>";
 /// The prefix of the optimiser's tensors in a checkpoint ([`crate::io::checkpoint`]), which a
 /// model load skips.
 pub const OPTIMIZER_PREFIX: &str = "optimizer.";
+/// The prefix of the early-stopping best weights in a checkpoint, which a model load skips.
+pub const BEST_WEIGHTS_PREFIX: &str = "early_stopping.best.";
+/// The prefixes of a checkpoint's training tensors, which a model load skips.
+pub(crate) const TRAINING_PREFIXES: [&str; 2] = [OPTIMIZER_PREFIX, BEST_WEIGHTS_PREFIX];
 
 /// The names of one layer's tensors.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -243,7 +247,7 @@ impl<F: Float> Network<F> {
     pub fn from_safetensors(bytes: &[u8]) -> Result<Self> {
         read_network(
             &TensorFile::parse(bytes, Path::new(IN_MEMORY))?,
-            &[OPTIMIZER_PREFIX],
+            &TRAINING_PREFIXES,
         )
     }
 
@@ -288,6 +292,6 @@ impl<F: Float> Network<F> {
     pub fn load_with_limit(path: impl AsRef<Path>, max_bytes: u64) -> Result<Self> {
         let path = path.as_ref();
         let bytes = read_file(path, max_bytes)?;
-        read_network(&TensorFile::parse(&bytes, path)?, &[OPTIMIZER_PREFIX])
+        read_network(&TensorFile::parse(&bytes, path)?, &TRAINING_PREFIXES)
     }
 }
