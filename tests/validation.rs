@@ -147,6 +147,36 @@ fn validation_and_weights_do_not_depend_on_the_thread_count() {
 }
 
 #[test]
+fn a_large_validation_set_gives_the_same_bits_on_any_threads() {
+    // 1000 rows: several evaluation chunks, on one thread or split over a pool.
+    let x = Array2::from_shape_fn((1000, 4), |(i, j)| ((i * (5 + j)) % 23) as f32 / 22.0);
+    let y: Vec<usize> = (0..1000).map(|i| (i * 7 / 3) % 2).collect();
+    let config = TrainConfig {
+        validation_fraction: None,
+        ..config(2, None)
+    };
+    let mut seen = Vec::new();
+    for threads in [1, 2, 7] {
+        let mut trainer =
+            Trainer::with_options(network(), config.clone(), options(threads)).unwrap();
+        let train = x.slice(ndarray::s![..40, ..]);
+        let reports = trainer
+            .fit_with_validation(train, &y[..40], x.view(), &y, &mut ())
+            .unwrap();
+        let evaluation = trainer.network().evaluate(x.view(), &y).unwrap();
+        let last = reports.last().unwrap();
+        assert_eq!(
+            last.validation_loss,
+            Some(evaluation.loss),
+            "{threads} threads"
+        );
+        assert_eq!(last.validation_accuracy, Some(evaluation.accuracy()));
+        seen.push(numbers(&reports));
+    }
+    assert!(seen.iter().all(|s| s == &seen[0]));
+}
+
+#[test]
 fn a_fraction_trains_as_the_same_split_given_by_hand() {
     let (x, y) = data();
     let (trained, reports) = fit(config(5, None), 1);

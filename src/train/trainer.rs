@@ -656,11 +656,12 @@ impl<F: Float> Trainer<F> {
                 self.engine
                     .train_epoch(&mut self.network, inputs, targets, train, observer)?;
             if let Some(v) = &validation {
-                let network = &self.network;
-                let evaluation = self
-                    .engine
-                    .threads
-                    .run(true, || network.evaluate(v.inputs, v.targets))?;
+                // On the trainer's threads: its pool, or the calling thread alone.
+                let (network, threads) = (&self.network, &self.engine.threads);
+                let parallel = threads.count() > 1;
+                let evaluation = threads.run(parallel, || {
+                    network.evaluate_checked(v.inputs, v.targets, parallel)
+                });
                 report.validation_loss = Some(evaluation.loss);
                 report.validation_accuracy = v.classes.then(|| evaluation.accuracy());
             }
@@ -677,7 +678,9 @@ impl<F: Float> Trainer<F> {
         Ok(reports)
     }
 
-    /// One pass over the training set in minibatches (shuffled if configured).
+    /// One pass over the training set in minibatches (shuffled if configured). It trains on
+    /// every row and neither validates nor stops early: [`TrainConfig::validation_fraction`]
+    /// and [`TrainConfig::early_stopping`] are [`Trainer::fit`]'s.
     ///
     /// # Shapes
     /// As [`Trainer::fit`].
