@@ -242,6 +242,15 @@ pub enum Error {
         /// The names known.
         choices: Vec<&'static str>,
     },
+    /// Early stopping on a metric that training cannot compute (accuracy without a
+    /// validation set that has classes).
+    #[error("early stopping on {metric} needs {needs}")]
+    MetricUnavailable {
+        /// The metric's name.
+        metric: &'static str,
+        /// What computing it needs.
+        needs: &'static str,
+    },
 }
 
 /// The reasons of [`Error::Download`], joined.

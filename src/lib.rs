@@ -72,6 +72,6 @@ pub use nn::{
     NetworkBuilder, PredictScratch, Targets,
 };
 pub use train::{
-    on_epoch, BatchProgress, EpochReport, Observer, Optimizer, OptimizerState, RunOptions,
-    Schedule, TrainConfig, Trainer,
+    on_epoch, BatchProgress, EpochReport, Metric, Observer, Optimizer, OptimizerState, RunOptions,
+    Schedule, StopRule, TrainConfig, Trainer,
 };

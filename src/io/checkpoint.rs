@@ -4,7 +4,12 @@
 //! tensors named `optimizer.first.{l}.weight`, `optimizer.first.{l}.bias` (velocity or Adam's
 //! first moment of layer `l`) and `optimizer.second.{l}.…` (Adam's second moment), shaped like
 //! the layer's parameters; and a metadata entry `"lernmi.training"` holding, as JSON, the
-//! epochs completed, the optimiser's step count and the whole [`TrainConfig`].
+//! epochs completed, the optimiser's step count and the whole [`TrainConfig`]. With
+//! [`TrainConfig::early_stopping`] set, the entry also holds the tracking (`early_stopping`:
+//! the best epoch and its metric, the epochs waited since, whether training stopped), and the
+//! best epoch's weights are tensors `early_stopping.best.{l}.weight` and `….bias`. A file
+//! without these fields (written before they existed, or without early stopping) loads as one
+//! without validation or early stopping.
 //!
 //! That is the complete training state. The random state needs no saving: each epoch's shuffle
 //! is drawn from stream `epoch` of a ChaCha8 generator seeded with `config.seed`, so it follows
@@ -27,6 +32,9 @@
 //! | `config` | what [`TrainConfig::validate`] and [`RunOptions::validate`] (1 to [`crate::train::MAX_THREADS`] threads) accept: a batch of 1 to [`crate::train::MAX_BATCH`], a finite weight decay ≥ 0, and the optimiser's and schedule's ranges |
 //! | `config.shard_size` | at least 1; a shard never holds more than a batch, so a larger value costs nothing |
 //! | `config.epochs`, `config.seed` | any: neither sizes anything |
+//! | `config.validation_fraction`, `config.early_stopping` | what [`TrainConfig::validate`] accepts: a fraction in (0, 1), a patience ≥ 1 and a finite `min_delta` ≥ 0 |
+//! | `early_stopping` | only with `config.early_stopping`; best epoch below `epoch`, its metric finite, epochs waited at most `epoch` |
+//! | best weights | present exactly when a best epoch is, shaped like their layers, finite |
 //! | optimiser tensors | those the optimiser keeps, shaped like their layers, finite; Adam's second moments ≥ 0 |
 //!
 //! [`Checkpoint::resume`] checks again what may have been edited since: the network against
@@ -58,14 +66,15 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::io::model::read_network;
-pub use crate::io::model::OPTIMIZER_PREFIX;
+use crate::io::model::{read_network, TRAINING_PREFIXES};
+pub use crate::io::model::{BEST_WEIGHTS_PREFIX, OPTIMIZER_PREFIX};
 use crate::io::safetensors::{
     read_file, serialize, write_atomically, OwnedTensor, TensorFile, DEFAULT_MAX_FILE_BYTES,
 };
+use crate::train::early_stopping::{EarlyStopping, StopRule};
 use crate::train::optimizer::OptimizerState;
 use crate::train::schedule::Schedule;
-use crate::{Error, Float, Network, Optimizer, Result, RunOptions, TrainConfig, Trainer};
+use crate::{Dense, Error, Float, Network, Optimizer, Result, RunOptions, TrainConfig, Trainer};
 
 /// The metadata key holding the training state as JSON.
 pub const TRAINING_KEY: &str = "lernmi.training";
@@ -120,6 +129,8 @@ pub struct Checkpoint<F: Float = f32> {
     /// Epochs completed.
     pub epoch: usize,
     state: OptimizerState<F>,
+    /// The early-stopping tracking and the best epoch's layers (empty before a best).
+    stopping: Option<(EarlyStopping, Vec<Dense<F>>)>,
 }
 
 /// The configuration as a checkpoint holds it: the file's contract, kept apart from
@@ -141,6 +152,10 @@ struct ConfigSpec {
     shard_size: usize,
     #[serde(default = "adaptive_threads_default")]
     adaptive_threads: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    validation_fraction: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    early_stopping: Option<StopRule>,
 }
 
 fn adaptive_threads_default() -> bool {
@@ -154,6 +169,45 @@ struct TrainingSpec {
     epoch: usize,
     optimizer_steps: u64,
     config: ConfigSpec,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    early_stopping: Option<StoppingSpec>,
+}
+
+/// The early-stopping tracking in a checkpoint's metadata.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoppingSpec {
+    /// The best epoch and its metric (finite, so JSON holds it exactly).
+    best: Option<(usize, f64)>,
+    waited: usize,
+    stopped: bool,
+}
+
+impl StoppingSpec {
+    fn of(stopping: &EarlyStopping) -> Self {
+        StoppingSpec {
+            best: stopping.best(),
+            waited: stopping.waited(),
+            stopped: stopping.stopped(),
+        }
+    }
+
+    /// Checks the tracking against the epochs completed.
+    fn check(&self, epoch: usize) -> std::result::Result<(), String> {
+        if self.waited > epoch {
+            return Err(format!(
+                "{} epochs waited after {epoch} epochs",
+                self.waited
+            ));
+        }
+        match self.best {
+            Some((best, _)) if best >= epoch => Err(format!(
+                "best epoch {best}, but only {epoch} epochs completed"
+            )),
+            Some((_, metric)) if !metric.is_finite() => Err(format!("best metric {metric}")),
+            _ => Ok(()),
+        }
+    }
 }
 
 impl ConfigSpec {
@@ -169,6 +223,8 @@ impl ConfigSpec {
             threads: options.threads,
             shard_size: c.shard_size,
             adaptive_threads: options.adaptive_threads,
+            validation_fraction: c.validation_fraction,
+            early_stopping: c.early_stopping,
         }
     }
 }
@@ -191,6 +247,8 @@ impl ConfigSpec {
             seed: self.seed,
             shuffle: self.shuffle,
             shard_size: self.shard_size,
+            validation_fraction: self.validation_fraction,
+            early_stopping: self.early_stopping,
         };
         (config, options)
     }
@@ -198,6 +256,10 @@ impl ConfigSpec {
 
 fn moment_name(which: usize, layer: usize, part: &str) -> String {
     format!("{OPTIMIZER_PREFIX}{}.{layer}.{part}", MOMENTS[which])
+}
+
+fn best_name(layer: usize, part: &str) -> String {
+    format!("{BEST_WEIGHTS_PREFIX}{layer}.{part}")
 }
 
 impl<F: Float> Trainer<F> {
@@ -218,10 +280,15 @@ impl<F: Float> Trainer<F> {
                 tensors.push((moment_name(which, l, "bias"), OwnedTensor::vector(b.view())));
             }
         }
+        for (l, layer) in self.best_layers().iter().enumerate() {
+            tensors.push((best_name(l, "weight"), OwnedTensor::matrix(layer.weights())));
+            tensors.push((best_name(l, "bias"), OwnedTensor::vector(layer.biases())));
+        }
         let training = TrainingSpec {
             epoch: self.epoch(),
             optimizer_steps: self.optimizer_state().steps(),
             config: ConfigSpec::of(self.config(), self.options()),
+            early_stopping: self.early_stopping().map(StoppingSpec::of),
         };
         metadata.insert(
             TRAINING_KEY.to_string(),
@@ -286,19 +353,86 @@ impl<F: Float> Checkpoint<F> {
             .validate()
             .and_then(|()| options.validate())
             .map_err(|e| bad(format!("training configuration: {e}")))?;
-        let network = read_network::<F>(&file, &[OPTIMIZER_PREFIX])?;
-        let state = Self::read_state(&file, &network, config.optimizer, training.optimizer_steps)
-            .map_err(|e| match e {
+        let network = read_network::<F>(&file, &TRAINING_PREFIXES)?;
+        let as_bad_file = |e| match e {
             e @ Error::BadFile { .. } => e,
             other => bad(other.to_string()),
-        })?;
+        };
+        let state = Self::read_state(&file, &network, config.optimizer, training.optimizer_steps)
+            .map_err(as_bad_file)?;
+        let stopping = Self::read_stopping(
+            &file,
+            &network,
+            &config,
+            training.epoch,
+            training.early_stopping,
+        )
+        .map_err(as_bad_file)?;
         Ok(Checkpoint {
             network,
             config,
             options,
             epoch: training.epoch,
             state,
+            stopping,
         })
+    }
+
+    /// The early-stopping tracking and best layers from the file: tracking only with a rule,
+    /// consistent with the epochs completed, and best weights exactly when there is a best.
+    fn read_stopping(
+        file: &TensorFile<'_>,
+        network: &Network<F>,
+        config: &TrainConfig,
+        epoch: usize,
+        spec: Option<StoppingSpec>,
+    ) -> Result<Option<(EarlyStopping, Vec<Dense<F>>)>> {
+        let bad = |problem: String| Error::BadFile {
+            path: file.path.to_path_buf(),
+            problem,
+        };
+        let held = file
+            .names()
+            .into_iter()
+            .filter(|n| n.starts_with(BEST_WEIGHTS_PREFIX))
+            .count();
+        let (rule, spec) = match (&config.early_stopping, spec) {
+            (_, None) if held > 0 => {
+                return Err(bad(format!(
+                    "{held} best-weight tensors without a best epoch"
+                )))
+            }
+            (_, None) => return Ok(None),
+            (None, Some(_)) => {
+                return Err(bad(
+                    "early-stopping state without config.early_stopping".into()
+                ))
+            }
+            (Some(rule), Some(spec)) => (rule, spec),
+        };
+        spec.check(epoch)
+            .map_err(|problem| bad(format!("early_stopping: {problem}")))?;
+        let layers = network.layers();
+        let expected = if spec.best.is_some() {
+            2 * layers.len()
+        } else {
+            0
+        };
+        if held != expected {
+            return Err(bad(format!(
+                "{held} best-weight tensors, but {expected} for {} layers and {} best epoch",
+                layers.len(),
+                if spec.best.is_some() { "a" } else { "no" }
+            )));
+        }
+        let mut best = Vec::with_capacity(layers.len());
+        for (l, layer) in layers.iter().enumerate().take(expected / 2) {
+            let w = file.matrix::<F>(&best_name(l, "weight"), layer.n_out(), layer.n_in())?;
+            let b = file.vector::<F>(&best_name(l, "bias"), layer.n_out())?;
+            best.push(Dense::new(w, b, layer.activation())?);
+        }
+        let tracking = EarlyStopping::restored(rule, spec.best, spec.waited, spec.stopped);
+        Ok(Some((tracking, best)))
     }
 
     /// The optimiser's state from the file's tensors: exactly the ones `optimizer` keeps for
@@ -404,12 +538,44 @@ impl<F: Float> Checkpoint<F> {
             }
         }
         check_counts(self.epoch, self.state.steps())?;
+        self.check_best_layers()?;
         let state = OptimizerState::restored(
             self.config.optimizer,
             &self.network,
             |which, l| Ok(self.state.moments()[which][l].clone()),
             self.state.steps(),
         )?;
-        Trainer::restored(self.network, self.config, self.options, state, self.epoch)
+        Trainer::restored(
+            self.network,
+            self.config,
+            self.options,
+            state,
+            self.epoch,
+            self.stopping,
+        )
+    }
+
+    /// [`Error::Shape`] if the saved best layers do not fit the network (which may have been
+    /// replaced since loading).
+    fn check_best_layers(&self) -> Result<()> {
+        let Some((_, best)) = &self.stopping else {
+            return Ok(());
+        };
+        if best.is_empty() {
+            return Ok(());
+        }
+        let saved: Vec<usize> = std::iter::once(best[0].n_in())
+            .chain(best.iter().map(Dense::n_out))
+            .collect();
+        if saved != self.network.sizes() {
+            return Err(Error::Shape {
+                what: "network of a resumed checkpoint (the shape its best weights were saved \
+                       for)"
+                    .into(),
+                expected: saved,
+                got: self.network.sizes(),
+            });
+        }
+        Ok(())
     }
 }

@@ -70,6 +70,10 @@ const IN_MEMORY: &str = "<in-memory model>";
 /// The prefix of the optimiser's tensors in a checkpoint ([`crate::io::checkpoint`]), which a
 /// model load skips.
 pub const OPTIMIZER_PREFIX: &str = "optimizer.";
+/// The prefix of the early-stopping best weights in a checkpoint, which a model load skips.
+pub const BEST_WEIGHTS_PREFIX: &str = "early_stopping.best.";
+/// The prefixes of a checkpoint's training tensors, which a model load skips.
+pub(crate) const TRAINING_PREFIXES: [&str; 2] = [OPTIMIZER_PREFIX, BEST_WEIGHTS_PREFIX];
 
 /// The names of one layer's tensors.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -246,7 +250,7 @@ impl<F: Float> Network<F> {
     pub fn from_safetensors(bytes: &[u8]) -> Result<Self> {
         let file = TensorFile::parse(bytes, Path::new(IN_MEMORY))?;
         refuse_standardized(&file)?;
-        read_network(&file, &[OPTIMIZER_PREFIX])
+        read_network(&file, &TRAINING_PREFIXES)
     }
 
     /// Saves the network to `path` in safetensors format, atomically: see [`write_atomically`].
@@ -292,7 +296,7 @@ impl<F: Float> Network<F> {
         let bytes = read_file(path, max_bytes)?;
         let file = TensorFile::parse(&bytes, path)?;
         refuse_standardized(&file)?;
-        read_network(&file, &[OPTIMIZER_PREFIX])
+        read_network(&file, &TRAINING_PREFIXES)
     }
 }
 
@@ -500,7 +504,7 @@ impl<F: Float> Model<F> {
 
 /// The model a parsed file describes; its problems name the file.
 fn read_model<F: Float>(file: &TensorFile<'_>) -> Result<Model<F>> {
-    let network = read_network::<F>(file, &[OPTIMIZER_PREFIX])?;
+    let network = read_network::<F>(file, &TRAINING_PREFIXES)?;
     let in_file = |e: Error| bad_file(file.path, e.to_string());
     let standardizer = file
         .metadata(STANDARDIZE_KEY)

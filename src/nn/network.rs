@@ -726,37 +726,54 @@ impl<F: Float> Network<F> {
         let targets = targets.view();
         self.check_inputs(inputs)?;
         self.check_targets(inputs, targets)?;
+        Ok(self.evaluate_checked(inputs, targets, true))
+    }
+
+    /// [`Network::evaluate`] on checked inputs and target rows, over rayon's current pool when
+    /// `parallel`, else on the calling thread alone (the same bits either way: the chunks are
+    /// fixed and their sums added in order).
+    pub(crate) fn evaluate_checked(
+        &self,
+        inputs: ArrayView2<'_, F>,
+        targets: ArrayView2<'_, F>,
+        parallel: bool,
+    ) -> Evaluation {
         let last = self.layers.len() - 1;
         let output = self.layers[last].activation();
-        let per_chunk: Vec<(f64, usize)> = inputs
-            .axis_chunks_iter(Axis(0), EVAL_CHUNK)
-            .into_par_iter()
-            .zip(targets.axis_chunks_iter(Axis(0), EVAL_CHUNK))
-            .map_init(
-                || self.inference_workspace(EVAL_CHUNK.min(inputs.nrows())),
-                |ws, (x, y)| {
-                    let rows = self.forward_into(x, ws);
-                    let z = ws.weighted_inputs[last].slice(s![..rows, ..]);
-                    let a = ws.activations[last].slice(s![..rows, ..]);
-                    let loss = self.loss.sum(output, z, a, y);
-                    let correct = a
-                        .rows()
-                        .into_iter()
-                        .zip(y.rows())
-                        .filter(|(a, y)| argmax(a.iter()) == argmax(y.iter()))
-                        .count();
-                    (loss, correct)
-                },
-            )
-            .collect();
+        let workspace = || self.inference_workspace(EVAL_CHUNK.min(inputs.nrows()));
+        let chunk = |ws: &mut Workspace<F>, (x, y): (ArrayView2<'_, F>, ArrayView2<'_, F>)| {
+            let rows = self.forward_into(x, ws);
+            let z = ws.weighted_inputs[last].slice(s![..rows, ..]);
+            let a = ws.activations[last].slice(s![..rows, ..]);
+            let loss = self.loss.sum(output, z, a, y);
+            let correct = a
+                .rows()
+                .into_iter()
+                .zip(y.rows())
+                .filter(|(a, y)| argmax(a.iter()) == argmax(y.iter()))
+                .count();
+            (loss, correct)
+        };
+        let chunks = inputs.axis_chunks_iter(Axis(0), EVAL_CHUNK);
+        let target_chunks = targets.axis_chunks_iter(Axis(0), EVAL_CHUNK);
+        let per_chunk: Vec<(f64, usize)> = if parallel {
+            let chunks = chunks.into_par_iter().zip(target_chunks);
+            chunks.map_init(workspace, chunk).collect()
+        } else {
+            let mut ws = workspace();
+            chunks
+                .zip(target_chunks)
+                .map(|c| chunk(&mut ws, c))
+                .collect()
+        };
         let (loss, correct) = per_chunk
             .iter()
             .fold((0.0, 0), |(l, c), &(dl, dc)| (l + dl, c + dc));
-        Ok(Evaluation {
+        Evaluation {
             loss: loss / inputs.nrows() as f64,
             correct,
             total: inputs.nrows(),
-        })
+        }
     }
 
     /// The predicted class of each row of `inputs`: the index, in `0..n_outputs`, of the row's

@@ -9,7 +9,7 @@ pub mod schedule;
 mod threads;
 mod trainer;
 
-pub use early_stopping::{EarlyStopping, Goal, Verdict};
+pub use early_stopping::{EarlyStopping, Goal, Metric, StopRule, Verdict};
 pub use optimizer::{Optimizer, OptimizerState};
 pub use schedule::Schedule;
 pub use trainer::*;

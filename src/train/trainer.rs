@@ -18,10 +18,11 @@ use rayon::prelude::*;
 
 use crate::error::Divergence;
 use crate::nn::network::Workspace;
+use crate::train::early_stopping::{EarlyStopping, Metric, StopRule, Verdict};
 use crate::train::optimizer::OptimizerState;
 use crate::train::schedule::Schedule;
 use crate::train::threads::{keeping_the_pool_awake, ThreadChoice, Threads};
-use crate::{Error, Float, Gradients, Network, Optimizer, Result, Targets};
+use crate::{Activation, Dense, Error, Float, Gradients, Network, Optimizer, Result, Targets};
 
 /// The largest batch a [`TrainConfig`] accepts (2^16 = 65 536 samples, more than all of MNIST).
 pub const MAX_BATCH: usize = 1 << 16;
@@ -32,8 +33,43 @@ pub const MAX_THREADS: usize = 1024;
 pub const DEFAULT_MEMORY_LIMIT: usize = 4 << 30;
 
 /// What training computes: epochs, batch and shard sizes, optimiser and weight decay, schedule,
-/// seed and shuffling. Everything here can change the trained weights; how the work is run
-/// (threads, memory), which cannot, is in [`RunOptions`].
+/// seed and shuffling, validation split and early stopping. Everything here can change the
+/// trained weights; how the work is run (threads, memory), which cannot, is in [`RunOptions`].
+///
+/// # Validation and early stopping
+///
+/// With `validation_fraction`, [`Trainer::fit`] sets that fraction of the rows aside (drawn
+/// from `seed`, see [`validation_split`]) and trains on the others; with
+/// [`Trainer::fit_with_validation`] the caller gives the validation set. Each [`EpochReport`]
+/// then carries the validation loss and accuracy. With `early_stopping`, `fit` stops when the
+/// rule's metric has not improved for `patience` epochs and leaves the network with the best
+/// epoch's weights (also when the configured epochs run out first);
+/// [`Trainer::early_stopping`] tells which epoch that was. Checkpoints keep all of it, so a
+/// resumed run ends with the same bits as one never stopped.
+///
+/// ```
+/// use lernmi::{Network, StopRule, TrainConfig, Trainer};
+/// use ndarray::Array2;
+///
+/// // y = 1 when x0 > x1, on a grid of 100 points.
+/// let x = Array2::from_shape_fn((100, 2), |(i, j)| ((i * (7 + 4 * j)) % 10) as f32 / 10.0);
+/// let y: Vec<usize> = x.rows().into_iter().map(|r| usize::from(r[0] > r[1])).collect();
+/// let config = TrainConfig {
+///     epochs: 200,
+///     batch_size: 10,
+///     validation_fraction: Some(0.2), // 20 rows validate, 80 train
+///     early_stopping: Some(StopRule::patience(5)), // on the validation loss
+///     ..TrainConfig::default()
+/// };
+/// let net = Network::<f32>::builder(&[2, 8, 2]).seed(1).build()?;
+/// let mut trainer = Trainer::new(net, config)?;
+/// let reports = trainer.fit(x.view(), &y, &mut ())?;
+/// let last = reports.last().unwrap();
+/// assert!(last.validation_loss.is_some() && last.validation_accuracy.is_some());
+/// let (best, _) = trainer.early_stopping().unwrap().best().unwrap();
+/// assert!(best <= last.epoch);
+/// # Ok::<(), lernmi::Error>(())
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrainConfig {
     /// Passes over the training set.
@@ -52,6 +88,12 @@ pub struct TrainConfig {
     pub shuffle: bool,
     /// Rows per shard. Results depend on this (summation order), never on the thread count.
     pub shard_size: usize,
+    /// The fraction, in (0, 1), of the rows [`Trainer::fit`] sets aside to validate on after
+    /// each epoch (`None`: no validation set unless [`Trainer::fit_with_validation`] gives one).
+    pub validation_fraction: Option<f64>,
+    /// When [`Trainer::fit`] stops early and goes back to the best epoch's weights (`None`:
+    /// it trains every epoch and keeps the last weights).
+    pub early_stopping: Option<StopRule>,
 }
 
 /// How a [`Trainer`] runs: threads and memory. None of it changes the trained weights.
@@ -131,6 +173,8 @@ impl Default for TrainConfig {
             seed: 0,
             shuffle: true,
             shard_size: 32,
+            validation_fraction: None,
+            early_stopping: None,
         }
     }
 }
@@ -152,7 +196,8 @@ impl TrainConfig {
     ///
     /// # Errors
     /// [`Error::InvalidHyperparameter`] for a batch or shard size of 0, a batch above
-    /// [`MAX_BATCH`], a negative or non-finite weight decay, or an invalid optimiser or schedule.
+    /// [`MAX_BATCH`], a negative or non-finite weight decay, an invalid optimiser or schedule,
+    /// a validation fraction outside (0, 1), or an invalid [`StopRule`].
     pub fn validate(&self) -> Result<()> {
         let positive = |name, value: usize| {
             if value == 0 {
@@ -181,6 +226,18 @@ impl TrainConfig {
                 value: self.weight_decay,
                 reason: "must be finite and non-negative",
             });
+        }
+        if let Some(fraction) = self.validation_fraction {
+            if !(fraction > 0.0 && fraction < 1.0) {
+                return Err(Error::InvalidHyperparameter {
+                    name: "validation_fraction",
+                    value: fraction,
+                    reason: "must be strictly between 0 and 1",
+                });
+            }
+        }
+        if let Some(rule) = &self.early_stopping {
+            rule.validate()?;
         }
         self.optimizer.validate()?;
         self.schedule.validate()
@@ -217,6 +274,12 @@ pub struct EpochReport {
     pub samples_per_second: f64,
     /// The learning rate used this epoch.
     pub learning_rate: f64,
+    /// Mean loss on the validation set after the epoch (`None` without one).
+    pub validation_loss: Option<f64>,
+    /// Accuracy on the validation set after the epoch, a fraction in [0, 1]: `None` without a
+    /// validation set, or when its targets are rows for an output other than softmax (which
+    /// [`Trainer::fit`] takes for regression).
+    pub validation_accuracy: Option<f64>,
 }
 
 /// Receives progress from the trainer; the library itself prints nothing.
@@ -287,6 +350,62 @@ struct Engine<F: Float> {
     batch_targets: Array2<F>,
     order: Vec<usize>,
     thread_choice: ThreadChoice,
+    /// The tracking of `config.early_stopping`, if set.
+    stopping: Option<EarlyStopping>,
+    /// The layers of the best epoch so far (empty before the first improvement).
+    best_layers: Vec<Dense<F>>,
+}
+
+/// A validation set, checked: inputs, target rows, and whether it has classes to count
+/// accuracy on.
+struct Validation<'a, F: Float> {
+    inputs: ArrayView2<'a, F>,
+    targets: ArrayView2<'a, F>,
+    classes: bool,
+}
+
+/// The stream of the validation split's generator: the epochs' shuffles use streams
+/// 0..=MAX_EPOCH, so the split never shares one with them.
+const SPLIT_STREAM: u64 = u64::MAX;
+
+/// The rows a seeded validation split keeps for training and sets aside to validate on, each
+/// in ascending order: `round(fraction · n)` rows drawn at random (from `seed` and `n` alone)
+/// validate, the others train. [`Trainer::fit`] splits so when
+/// [`TrainConfig::validation_fraction`] is set.
+///
+/// ```
+/// let (train, valid) = lernmi::train::validation_split(10, 0.3, 7)?;
+/// assert_eq!((train.len(), valid.len()), (7, 3));
+/// # Ok::<(), lernmi::Error>(())
+/// ```
+///
+/// # Errors
+/// [`Error::InvalidHyperparameter`] for a fraction outside (0, 1), or one that leaves no row
+/// to train or none to validate on.
+pub fn validation_split(n: usize, fraction: f64, seed: u64) -> Result<(Vec<usize>, Vec<usize>)> {
+    let bad = |reason| Error::InvalidHyperparameter {
+        name: "validation_fraction",
+        value: fraction,
+        reason,
+    };
+    if !(fraction > 0.0 && fraction < 1.0) {
+        return Err(bad("must be strictly between 0 and 1"));
+    }
+    let held = (fraction * n as f64).round() as usize;
+    if held == 0 {
+        return Err(bad("leaves no validation row for this many samples"));
+    }
+    if held >= n {
+        return Err(bad("leaves no training row for this many samples"));
+    }
+    let mut rows: Vec<usize> = (0..n).collect();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(SPLIT_STREAM);
+    rows.shuffle(&mut rng);
+    let (valid, train) = rows.split_at_mut(held);
+    valid.sort_unstable();
+    train.sort_unstable();
+    Ok((train.to_vec(), valid.to_vec()))
 }
 
 impl<F: Float> std::fmt::Debug for Trainer<F> {
@@ -356,18 +475,36 @@ impl<F: Float> Trainer<F> {
         &self.engine.state
     }
 
-    /// A trainer that continues from a saved optimiser state after `epoch` completed epochs.
+    /// A trainer that continues from a saved optimiser state after `epoch` completed epochs,
+    /// with the early-stopping tracking and best layers saved beside it (if any).
     pub(crate) fn restored(
         network: Network<F>,
         config: TrainConfig,
         options: RunOptions,
         state: OptimizerState<F>,
         epoch: usize,
+        stopping: Option<(EarlyStopping, Vec<Dense<F>>)>,
     ) -> Result<Self> {
         let mut trainer = Trainer::with_options(network, config, options)?;
         trainer.engine.state = state;
         trainer.engine.epoch = epoch;
+        if let (Some((tracking, best)), Some(_)) = (stopping, &trainer.engine.stopping) {
+            trainer.engine.stopping = Some(tracking);
+            trainer.engine.best_layers = best;
+        }
         Ok(trainer)
+    }
+
+    /// The early-stopping tracking when [`TrainConfig::early_stopping`] is set: the best epoch
+    /// and its metric ([`EarlyStopping::best`]), the epochs since, and whether training has
+    /// stopped ([`EarlyStopping::stopped`]).
+    pub fn early_stopping(&self) -> Option<&EarlyStopping> {
+        self.engine.stopping.as_ref()
+    }
+
+    /// The layers of the best epoch so far (empty before the first, or without early stopping).
+    pub(crate) fn best_layers(&self) -> &[Dense<F>] {
+        &self.engine.best_layers
     }
 
     /// Epochs completed.
@@ -381,38 +518,169 @@ impl<F: Float> Trainer<F> {
     }
 
     /// Trains the remaining epochs of the configuration and returns their reports; stops
-    /// early when the observer says so ([`Observer::epoch_end`]).
+    /// early when the observer says so ([`Observer::epoch_end`]) or the early-stopping rule
+    /// does ([`TrainConfig::early_stopping`]).
+    ///
+    /// With [`TrainConfig::validation_fraction`], the rows [`validation_split`] draws from the
+    /// configured seed and `n` are set aside: training uses the others (in their order, then
+    /// shuffled as configured), and each report carries the loss and accuracy on the rows set
+    /// aside. With a rule, once training stops (by the rule, or at the end of the configured
+    /// epochs) the network holds the best epoch's weights and later calls train no more.
     ///
     /// # Shapes
     /// `inputs`: (n, n_in); `targets`: n class labels (`&[usize]`, one-hot inside) or
     /// (n, n_out) rows (see [`Targets`]). Labels and their one-hot rows train the same bits.
     ///
     /// # Errors
-    /// As [`Trainer::train_epoch`].
+    /// As [`Trainer::train_epoch`]; as [`validation_split`]; [`Error::MetricUnavailable`] for
+    /// a rule on [`Metric::Accuracy`] without a validation set that has classes.
     pub fn fit<'t>(
         &mut self,
         inputs: ArrayView2<'_, F>,
         targets: impl Into<Targets<'t, F>>,
         observer: &mut impl Observer,
     ) -> Result<Vec<EpochReport>> {
-        let targets = targets.into().rows(self.network.n_outputs())?;
+        let targets = targets.into();
+        let classes = self.has_classes(&targets);
+        let targets = targets.rows(self.network.n_outputs())?;
         let targets = targets.view();
         self.network.check_inputs(inputs)?;
         self.network.check_targets(inputs, targets)?;
+        let Some(fraction) = self.engine.config.validation_fraction else {
+            return self.run_epochs(inputs, targets, None, None, observer);
+        };
+        let (train, valid) = validation_split(inputs.nrows(), fraction, self.engine.config.seed)?;
+        let (valid_inputs, valid_targets) = (
+            inputs.select(Axis(0), &valid),
+            targets.select(Axis(0), &valid),
+        );
+        let validation = Validation {
+            inputs: valid_inputs.view(),
+            targets: valid_targets.view(),
+            classes,
+        };
+        self.run_epochs(inputs, targets, Some(&train), Some(validation), observer)
+    }
+
+    /// [`Trainer::fit`] with a validation set of the caller's: `inputs` and `targets` all
+    /// train, and each report carries the loss and accuracy on `valid_inputs` and
+    /// `valid_targets` (accuracy when they are labels, or rows for a softmax output). After a
+    /// resumed checkpoint, pass the same validation set again.
+    ///
+    /// ```
+    /// use lernmi::{Network, TrainConfig, Trainer};
+    /// use ndarray::array;
+    ///
+    /// let (x, y) = (array![[0.0f32, 1.0], [1.0, 0.0]], [1, 0]);
+    /// let (valid_x, valid_y) = (array![[0.1f32, 0.9], [0.9, 0.2]], [1, 0]);
+    /// let net = Network::<f32>::builder(&[2, 4, 2]).seed(1).build()?;
+    /// let mut trainer = Trainer::new(net, TrainConfig { epochs: 3, ..TrainConfig::default() })?;
+    /// let reports = trainer.fit_with_validation(x.view(), &y, valid_x.view(), &valid_y, &mut ())?;
+    /// assert_eq!(reports.len(), 3);
+    /// assert!(reports.iter().all(|r| r.validation_accuracy.is_some()));
+    /// # Ok::<(), lernmi::Error>(())
+    /// ```
+    ///
+    /// # Shapes
+    /// As [`Trainer::fit`], for both sets.
+    ///
+    /// # Errors
+    /// As [`Trainer::fit`], for both sets; [`Error::InvalidHyperparameter`] when
+    /// [`TrainConfig::validation_fraction`] is set too.
+    pub fn fit_with_validation<'t, 'v>(
+        &mut self,
+        inputs: ArrayView2<'_, F>,
+        targets: impl Into<Targets<'t, F>>,
+        valid_inputs: ArrayView2<'_, F>,
+        valid_targets: impl Into<Targets<'v, F>>,
+        observer: &mut impl Observer,
+    ) -> Result<Vec<EpochReport>> {
+        if let Some(fraction) = self.engine.config.validation_fraction {
+            return Err(Error::InvalidHyperparameter {
+                name: "validation_fraction",
+                value: fraction,
+                reason: "must be None when a validation set is given",
+            });
+        }
+        let n_out = self.network.n_outputs();
+        let targets = targets.into().rows(n_out)?;
+        let valid_targets = valid_targets.into();
+        let classes = self.has_classes(&valid_targets);
+        let valid_targets = valid_targets.rows(n_out)?;
+        let validation = Validation {
+            inputs: valid_inputs,
+            targets: valid_targets.view(),
+            classes,
+        };
+        for (x, y) in [(inputs, targets.view()), (valid_inputs, validation.targets)] {
+            self.network.check_inputs(x)?;
+            self.network.check_targets(x, y)?;
+        }
+        self.run_epochs(inputs, targets.view(), None, Some(validation), observer)
+    }
+
+    /// Whether `targets` name classes: labels, or rows for a softmax output.
+    fn has_classes(&self, targets: &Targets<'_, F>) -> bool {
+        let softmax = self.network.layers().last().map(Dense::activation);
+        matches!(targets, Targets::Labels(_)) || softmax == Some(Activation::Softmax)
+    }
+
+    /// The epochs of [`Trainer::fit`] on checked data: on the rows `train` of `inputs` (all
+    /// of them if `None`), validated on `validation` after each epoch.
+    fn run_epochs(
+        &mut self,
+        inputs: ArrayView2<'_, F>,
+        targets: ArrayView2<'_, F>,
+        train: Option<&[usize]>,
+        validation: Option<Validation<'_, F>>,
+        observer: &mut impl Observer,
+    ) -> Result<Vec<EpochReport>> {
+        let metric = self.engine.config.early_stopping.map(|rule| rule.metric);
+        if metric == Some(Metric::Accuracy) && !validation.as_ref().is_some_and(|v| v.classes) {
+            return Err(Error::MetricUnavailable {
+                metric: "accuracy",
+                needs: "a validation set with class labels (or rows for a softmax output)",
+            });
+        }
         let mut reports = Vec::new();
+        if self
+            .engine
+            .stopping
+            .as_ref()
+            .is_some_and(EarlyStopping::stopped)
+        {
+            return Ok(reports);
+        }
         while self.engine.epoch < self.engine.config.epochs {
-            let (report, flow) =
+            let mut report =
                 self.engine
-                    .train_epoch(&mut self.network, inputs, targets, observer)?;
+                    .train_epoch(&mut self.network, inputs, targets, train, observer)?;
+            if let Some(v) = &validation {
+                // On the trainer's threads: its pool, or the calling thread alone.
+                let (network, threads) = (&self.network, &self.engine.threads);
+                let parallel = threads.count() > 1;
+                let evaluation = threads.run(parallel, || {
+                    network.evaluate_checked(v.inputs, v.targets, parallel)
+                });
+                report.validation_loss = Some(evaluation.loss);
+                report.validation_accuracy = v.classes.then(|| evaluation.accuracy());
+            }
+            let stop = self.engine.watch(&mut self.network, &report);
+            let flow = observer.epoch_end(&report);
             reports.push(report);
-            if flow.is_break() {
+            if stop || flow.is_break() {
                 break;
             }
+        }
+        if self.engine.epoch >= self.engine.config.epochs {
+            self.engine.finish(&mut self.network);
         }
         Ok(reports)
     }
 
-    /// One pass over the training set in minibatches (shuffled if configured).
+    /// One pass over the training set in minibatches (shuffled if configured). It trains on
+    /// every row and neither validates nor stops early: [`TrainConfig::validation_fraction`]
+    /// and [`TrainConfig::early_stopping`] are [`Trainer::fit`]'s.
     ///
     /// # Shapes
     /// As [`Trainer::fit`].
@@ -433,9 +701,10 @@ impl<F: Float> Trainer<F> {
         let targets = targets.view();
         self.network.check_inputs(inputs)?;
         self.network.check_targets(inputs, targets)?;
-        let (report, _) = self
+        let report = self
             .engine
-            .train_epoch(&mut self.network, inputs, targets, observer)?;
+            .train_epoch(&mut self.network, inputs, targets, None, observer)?;
+        let _ = observer.epoch_end(&report);
         Ok(report)
     }
 
@@ -494,9 +763,57 @@ impl<F: Float> Engine<F> {
             batch_targets: Array2::zeros((config.batch_size, network.n_outputs())),
             order: Vec::new(),
             thread_choice: ThreadChoice::default(),
+            stopping: config.early_stopping.as_ref().map(EarlyStopping::of),
+            best_layers: Vec::new(),
             options,
             config,
         })
+    }
+
+    /// Tells the early-stopping tracking (if any) the epoch's metric: keeps the weights of a
+    /// new best, and on a stop puts them back. Returns whether to stop.
+    fn watch(&mut self, network: &mut Network<F>, report: &EpochReport) -> bool {
+        let (Some(stopping), Some(rule)) = (&mut self.stopping, &self.config.early_stopping) else {
+            return false;
+        };
+        let metric = match rule.metric {
+            Metric::Loss => report.validation_loss.unwrap_or(report.train_loss),
+            Metric::Accuracy => report.validation_accuracy.unwrap_or(f64::NAN),
+        };
+        match stopping.update(report.epoch, metric) {
+            Verdict::Improved => {
+                self.best_layers.clear();
+                self.best_layers.extend_from_slice(network.layers());
+                false
+            }
+            Verdict::Waiting => false,
+            Verdict::Stop => {
+                self.restore_best(network);
+                true
+            }
+        }
+    }
+
+    /// At the end of the configured epochs: puts the best epoch's weights back (once).
+    fn finish(&mut self, network: &mut Network<F>) {
+        if let Some(stopping) = &mut self.stopping {
+            if !stopping.stopped() {
+                stopping.finish();
+                self.restore_best(network);
+            }
+        }
+    }
+
+    /// Writes the best epoch's weights and biases (if any) into `network`.
+    fn restore_best(&self, network: &mut Network<F>) {
+        if self.best_layers.is_empty() {
+            return;
+        }
+        for (layer, best) in network.layers_mut().iter_mut().zip(&self.best_layers) {
+            let (mut weights, mut biases) = layer.parameters_mut();
+            weights.assign(&best.weights());
+            biases.assign(&best.biases());
+        }
     }
 
     /// The learning rate the next epoch uses.
@@ -505,19 +822,24 @@ impl<F: Float> Engine<F> {
         self.config.schedule.learning_rate(base, self.epoch, epochs)
     }
 
-    /// [`Trainer::train_epoch`] on `network`, whose inputs and targets are checked.
+    /// [`Trainer::train_epoch`] on `network`, whose inputs and targets are checked, on the
+    /// rows `train` of them (all rows if `None`), without [`Observer::epoch_end`].
     fn train_epoch(
         &mut self,
         network: &mut Network<F>,
         inputs: ArrayView2<'_, F>,
         targets: ArrayView2<'_, F>,
+        train: Option<&[usize]>,
         observer: &mut impl Observer,
-    ) -> Result<(EpochReport, ControlFlow<()>)> {
+    ) -> Result<EpochReport> {
         let start = Instant::now();
-        let n = inputs.nrows();
         let learning_rate = self.learning_rate();
         self.order.clear();
-        self.order.extend(0..n);
+        match train {
+            Some(rows) => self.order.extend_from_slice(rows),
+            None => self.order.extend(0..inputs.nrows()),
+        }
+        let n = self.order.len();
         if self.config.shuffle {
             // One stream per epoch: an epoch's order depends only on (seed, epoch).
             let mut rng = ChaCha8Rng::seed_from_u64(self.config.seed);
@@ -552,10 +874,11 @@ impl<F: Float> Engine<F> {
             seconds,
             samples_per_second: n as f64 / seconds.max(f64::MIN_POSITIVE),
             learning_rate,
+            validation_loss: None,
+            validation_accuracy: None,
         };
         self.epoch += 1;
-        let flow = observer.epoch_end(&report);
-        Ok((report, flow))
+        Ok(report)
     }
 
     /// [`Trainer::step`] on `network`, whose inputs and targets are checked.
@@ -797,5 +1120,90 @@ fn copy_row<F: Float>(source: ArrayView2<'_, F>, from: usize, dest: &mut Array2<
     match (src.as_slice(), dst.as_slice_mut()) {
         (Some(s), Some(d)) => d.copy_from_slice(s),
         (_, _) => dst.assign(&src),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A report of `epoch` with training loss `loss` and no validation.
+    fn report(epoch: usize, loss: f64) -> EpochReport {
+        EpochReport {
+            epoch,
+            train_loss: loss,
+            samples: 1,
+            seconds: 1.0,
+            samples_per_second: 1.0,
+            learning_rate: 0.1,
+            validation_loss: None,
+            validation_accuracy: None,
+        }
+    }
+
+    /// Sets every weight and bias to `value`.
+    fn mark(network: &mut Network<f32>, value: f32) {
+        for layer in network.layers_mut() {
+            let (mut w, mut b) = layer.parameters_mut();
+            w.fill(value);
+            b.fill(value);
+        }
+    }
+
+    #[test]
+    fn the_epoch_loop_stops_where_a_worked_loss_sequence_says_with_the_best_weights() {
+        // patience 3, min_delta 0.1: epoch 0 sets the best (1.0); 0.95 is not below 0.9, 0.8
+        // is (best 2); 0.75 and 0.71 are not below 0.7, 0.69 is (best 5); then 0.6 (not below
+        // 0.59), 0.65, 0.7: three in a row, stop after epoch 8 with the weights of epoch 5.
+        let losses = [1.0, 0.95, 0.8, 0.75, 0.71, 0.69, 0.6, 0.65, 0.7, 0.1];
+        let rule = StopRule {
+            metric: Metric::Loss,
+            patience: 3,
+            min_delta: 0.1,
+        };
+        let config = TrainConfig {
+            early_stopping: Some(rule),
+            ..TrainConfig::default()
+        };
+        let mut network = Network::<f32>::builder(&[2, 3, 2]).build().unwrap();
+        let mut engine = Engine::new(&network, config, RunOptions::one_thread()).unwrap();
+        let mut stopped_after = None;
+        for (epoch, &loss) in losses.iter().enumerate() {
+            // Weights that name the epoch they stand for.
+            mark(&mut network, epoch as f32);
+            if engine.watch(&mut network, &report(epoch, loss)) {
+                stopped_after = Some(epoch);
+                break;
+            }
+        }
+        assert_eq!(stopped_after, Some(8));
+        let stopping = engine.stopping.as_ref().unwrap();
+        assert_eq!(stopping.best(), Some((5, 0.69)));
+        assert!(stopping.stopped());
+        let mut best = network.clone();
+        mark(&mut best, 5.0);
+        assert_eq!(network, best);
+    }
+
+    #[test]
+    fn finishing_the_epochs_restores_the_best_weights_once() {
+        let config = TrainConfig {
+            early_stopping: Some(StopRule::patience(10)),
+            ..TrainConfig::default()
+        };
+        let mut network = Network::<f32>::builder(&[2, 3, 2]).build().unwrap();
+        let mut engine = Engine::new(&network, config, RunOptions::one_thread()).unwrap();
+        for (epoch, loss) in [(0, 2.0), (1, 1.0), (2, 1.5)] {
+            mark(&mut network, epoch as f32);
+            assert!(!engine.watch(&mut network, &report(epoch, loss)));
+        }
+        engine.finish(&mut network);
+        let mut best = network.clone();
+        mark(&mut best, 1.0);
+        assert_eq!(network, best);
+        // Finished: a later finish leaves the weights alone.
+        mark(&mut network, 7.0);
+        engine.finish(&mut network);
+        assert_eq!(network.layers()[0].weights()[[0, 0]], 7.0);
     }
 }
