@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use indicatif::ProgressBar;
-use lernmi::data::PixelScale;
+use lernmi::data::{Augment, PixelScale};
 use lernmi::io::checkpoint::Checkpoint;
 use lernmi::{
     Activation, BatchProgress, EpochReport, Network, Observer, Optimizer, RunOptions, Schedule,
@@ -83,6 +83,13 @@ struct Args {
     /// that never stopped.
     #[arg(long, value_name = "PATH")]
     resume: Option<PathBuf>,
+    /// Dropout rates of the hidden layers, comma-separated, one per hidden layer (a single
+    /// rate applies to every layer of --hidden). Training only.
+    #[arg(long, value_delimiter = ',', value_name = "RATES")]
+    dropout: Vec<f64>,
+    /// Shift every training image by up to 2 pixels each way (28 × 28 images). Training only.
+    #[arg(long)]
+    augment: bool,
 }
 
 fn main() {
@@ -163,6 +170,11 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         schedule: Schedule::Cosine { floor: 0.02 },
         seed: args.seed,
         shard_size: args.batch.div_ceil(2).max(1),
+        dropout: match args.dropout[..] {
+            [rate] => vec![rate; args.hidden.len()],
+            _ => args.dropout.clone(),
+        },
+        augment: args.augment.then(|| Augment::shifts(28, 28)),
         ..TrainConfig::default()
     };
     let options = RunOptions {

@@ -8,7 +8,8 @@
 //!
 //! That is the complete training state. The random state needs no saving: each epoch's shuffle
 //! is drawn from stream `epoch` of a ChaCha8 generator seeded with `config.seed`, so it follows
-//! from the seed and the epoch. Resuming a checkpoint and training to the end therefore gives
+//! from the seed and the epoch; dropout masks and augmentations are hashes of the seed, the
+//! epoch and the sample index ([`crate::nn::dropout`]). Resuming a checkpoint and training to the end therefore gives
 //! the same bits as never stopping (`tests/checkpoint.rs` checks this).
 //!
 //! Since the network's tensors keep their model-file names, [`Network::load`] reads a
@@ -27,6 +28,8 @@
 //! | `config` | what [`TrainConfig::validate`] and [`RunOptions::validate`] (1 to [`crate::train::MAX_THREADS`] threads) accept: a batch of 1 to [`crate::train::MAX_BATCH`], a finite weight decay ≥ 0, and the optimiser's and schedule's ranges |
 //! | `config.shard_size` | at least 1; a shard never holds more than a batch, so a larger value costs nothing |
 //! | `config.epochs`, `config.seed` | any: neither sizes anything |
+//! | `config.dropout` | missing (none) or one rate in [0, 1) per hidden layer ([`TrainConfig::check_network`]) |
+//! | `config.augment` | missing (none) or what [`crate::data::Augment::validate`] accepts, `height × width` the network's input width |
 //! | optimiser tensors | those the optimiser keeps, shaped like their layers, finite; Adam's second moments ≥ 0 |
 //!
 //! [`Checkpoint::resume`] checks again what may have been edited since: the network against
@@ -58,6 +61,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::data::Augment;
 use crate::io::model::read_network;
 pub use crate::io::model::OPTIMIZER_PREFIX;
 use crate::io::safetensors::{
@@ -141,6 +145,11 @@ struct ConfigSpec {
     shard_size: usize,
     #[serde(default = "adaptive_threads_default")]
     adaptive_threads: bool,
+    /// Left out when empty, so that a run without dropout writes what older versions read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    dropout: Vec<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    augment: Option<Augment>,
 }
 
 fn adaptive_threads_default() -> bool {
@@ -169,6 +178,8 @@ impl ConfigSpec {
             threads: options.threads,
             shard_size: c.shard_size,
             adaptive_threads: options.adaptive_threads,
+            dropout: c.dropout.clone(),
+            augment: c.augment,
         }
     }
 }
@@ -191,6 +202,8 @@ impl ConfigSpec {
             seed: self.seed,
             shuffle: self.shuffle,
             shard_size: self.shard_size,
+            dropout: self.dropout,
+            augment: self.augment,
         };
         (config, options)
     }
@@ -287,6 +300,9 @@ impl<F: Float> Checkpoint<F> {
             .and_then(|()| options.validate())
             .map_err(|e| bad(format!("training configuration: {e}")))?;
         let network = read_network::<F>(&file, &[OPTIMIZER_PREFIX])?;
+        config
+            .check_network(&network)
+            .map_err(|e| bad(format!("training configuration: {e}")))?;
         let state = Self::read_state(&file, &network, config.optimizer, training.optimizer_steps)
             .map_err(|e| match e {
             e @ Error::BadFile { .. } => e,
