@@ -7,7 +7,7 @@ use lernmi::data::{synthetic, PixelScale};
 use lernmi::io::checkpoint::Checkpoint;
 use lernmi::nn::dropout::keeps;
 use lernmi::{Activation, Error, Network, Optimizer, RunOptions, TrainConfig, Trainer};
-use ndarray::Array2;
+use ndarray::{s, Array2};
 
 fn data() -> (Array2<f32>, Array2<f32>) {
     let set = synthetic::generate(160, 11).unwrap();
@@ -123,6 +123,28 @@ fn per_sample_sgd_with_dropout_drops() {
     assert_eq!(dropped, train(per_sample(vec![0.5, 0.5], None), 2));
     let augmented = train(per_sample(vec![], shifts()), 1);
     assert!(plain.max_parameter_difference(&augmented).unwrap() > 0.0);
+}
+
+/// `Trainer::step`, which has no training-set indices, keys its rows by the step count: the
+/// same steps give the same bits on any thread count.
+#[test]
+fn steps_with_dropout_are_deterministic() {
+    let (x, y) = data();
+    let run = |dropout: Vec<f64>, threads| {
+        let mut trainer =
+            Trainer::with_options(net(), config(dropout, shifts()), on(threads)).unwrap();
+        let losses: Vec<f64> = (0..3)
+            .map(|i| {
+                let rows = s![i * 40..(i + 1) * 40, ..];
+                trainer.step(x.slice(rows), y.slice(rows)).unwrap()
+            })
+            .collect();
+        (losses, trainer.into_network())
+    };
+    let (losses, stepped) = run(vec![0.5, 0.5], 1);
+    assert_eq!(run(vec![0.5, 0.5], 7), (losses, stepped.clone()));
+    let (_, plain) = run(vec![], 1);
+    assert!(stepped.max_parameter_difference(&plain).unwrap() > 0.0);
 }
 
 #[test]

@@ -317,6 +317,52 @@ struct Shard<F: Float> {
     augmented: Array2<F>,
 }
 
+/// What a shard's dropout masks and augmentations are drawn from, besides its rows' keys.
+#[derive(Clone, Copy)]
+struct Keying {
+    seed: u64,
+    epoch: u64,
+    augment: Option<Augment>,
+}
+
+impl<F: Float> Shard<F> {
+    /// Augments the rows `x` (when configured), draws their dropout masks from their `keys`,
+    /// and sets the gradients of their summed loss, times `scale` when given, and that loss.
+    fn compute(
+        &mut self,
+        network: &Network<F>,
+        (x, y): Rows<'_, F>,
+        keys: &[u64],
+        scale: Option<F>,
+        keying: Keying,
+    ) {
+        let Keying {
+            seed,
+            epoch,
+            augment,
+        } = keying;
+        let x = match augment {
+            Some(augment) => {
+                let mut out = self.augmented.slice_mut(s![..x.nrows(), ..]);
+                augment.apply_checked(x, keys, seed, epoch, out.view_mut());
+                self.augmented.slice(s![..x.nrows(), ..])
+            }
+            None => x,
+        };
+        if let Some(masks) = self.dropout.as_mut() {
+            masks.draw(seed, epoch, keys);
+        }
+        self.loss = network.summed_gradients(
+            x,
+            y,
+            &mut self.workspace,
+            &mut self.gradients,
+            scale,
+            self.dropout.as_mut(),
+        );
+    }
+}
+
 /// Trains a [`Network`] it owns with a [`TrainConfig`]: the network, the optimiser state, the
 /// epoch counter and every buffer a step needs, so that a step allocates nothing once the
 /// buffers exist.
@@ -721,27 +767,13 @@ impl<F: Float> Engine<F> {
         let x = self.batch_inputs.slice(s![..rows, ..]);
         let y = self.batch_targets.slice(s![..rows, ..]);
         let scale = (rows > 1).then(|| F::one() / F::of(rows as f64));
-        let (seed, epoch, augment) = (self.config.seed, self.epoch as u64, self.config.augment);
-        let work = |(shard, ((x, y), keys)): (&mut Shard<F>, (Rows<'_, F>, &[u64]))| {
-            let Shard {
-                workspace,
-                gradients,
-                loss,
-                dropout,
-                augmented,
-            } = shard;
-            let x = match &augment {
-                Some(augment) => {
-                    let mut out = augmented.slice_mut(s![..x.nrows(), ..]);
-                    augment.apply_checked(x, keys, seed, epoch, out.view_mut());
-                    augmented.slice(s![..x.nrows(), ..])
-                }
-                None => x,
-            };
-            if let Some(masks) = dropout.as_mut() {
-                masks.draw(seed, epoch, keys);
-            }
-            *loss = network.summed_gradients(x, y, workspace, gradients, scale, dropout.as_mut());
+        let keying = Keying {
+            seed: self.config.seed,
+            epoch: self.epoch as u64,
+            augment: self.config.augment,
+        };
+        let work = |(shard, (rows, keys)): (&mut Shard<F>, (Rows<'_, F>, &[u64]))| {
+            shard.compute(network, rows, keys, scale, keying);
         };
         let keys = &self.sample_keys[..rows];
         let shards = &mut self.shards[..n_shards];
