@@ -55,7 +55,7 @@
 //!       (F) of layer l+1 and (B3) of layer l+1 then read Ã_l in place of A_l
 //! (B2ᴰ) Δ_l = ((Δ_{l+1}·W_{l+1}) ⊙ M_l) ⊙ σ_l′(Z_l)           σ_l′ at Z_l and A_l, before the mask
 //! ```
-//! Scaling the kept units by 1/(1 − p_l) keeps E[Ã_l] = A_l, so the network predicts with its
+//! Scaling the kept units by 1/(1 − p_l) keeps E\[Ã_l\] = A_l, so the network predicts with its
 //! weights as trained. At p_l = 0 every factor is 1 and nothing changes.
 //!
 //! # Update

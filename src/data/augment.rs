@@ -2,7 +2,7 @@
 //! rotated by a small angle, each drawn afresh per (seed, epoch, sample).
 //!
 //! The transform of a sample is a pure function of (seed, epoch, sample index), drawn from the
-//! same counter-based hash as dropout's masks ([`crate::nn::dropout`]), so that augmented
+//! same counter-based hash as dropout's masks (see [`crate::nn::dropout`]), so that augmented
 //! training is bit-identical for any thread count and across checkpoints.
 //!
 //! Images are rows of `height × width` pixels, row-major (as [`crate::data::Dataset::inputs`]
@@ -27,7 +27,7 @@
 use ndarray::{ArrayView2, ArrayViewMut2};
 use serde::{Deserialize, Serialize};
 
-use crate::nn::dropout::{draw, prefix, unit_interval, AUGMENT_STREAM};
+use crate::keyed::{draw, prefix, unit_interval, AUGMENT_STREAM};
 use crate::{Error, Float, Result};
 
 /// The largest shift [`Augment::validate`] accepts, in pixels.
