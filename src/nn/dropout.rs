@@ -210,6 +210,27 @@ mod tests {
         );
     }
 
+    /// The masks a shard draws for a wide layer drop a fraction within 5 standard deviations
+    /// of the rate, and scale every kept unit by 1 / (1 − rate).
+    #[test]
+    fn a_wide_layer_drops_the_rate_within_a_binomial_bound() {
+        let net = Network::<f32>::builder(&[2, 10_000, 2]).build().unwrap();
+        let keys: Vec<u64> = (100..120).collect();
+        for rate in [0.05, 0.3, 0.9] {
+            let mut masks = Masks::new(&net, &[rate], keys.len()).unwrap();
+            masks.draw(1, 4, &keys);
+            let kept = keep_factor::<f32>(rate);
+            assert!(masks.factors[0].iter().all(|&m| m == 0.0 || m == kept));
+            let dropped = masks.factors[0].iter().filter(|&&m| m == 0.0).count() as f64;
+            let n = masks.factors[0].len() as f64;
+            let sd = (n * rate * (1.0 - rate)).sqrt();
+            assert!(
+                (dropped - n * rate).abs() < 5.0 * sd,
+                "rate {rate}: {dropped} of {n}"
+            );
+        }
+    }
+
     /// (B2ᴰ) against central differences of the loss, every weight and bias, with the masks
     /// held fixed.
     #[test]

@@ -58,9 +58,10 @@ pub struct TrainConfig {
     /// first hidden layer first, or empty for none. During training each hidden unit is
     /// dropped with its layer's rate and kept units are scaled by 1 / (1 − rate); prediction
     /// and evaluation never drop. The masks follow from (seed, epoch, sample index), see
-    /// [`crate::nn::dropout`], so they do not depend on threads, shards or resuming. (With
-    /// dropout or augmentation, one-row steps of plain SGD take the batched path: the fused
-    /// one-sample path knows neither.)
+    /// [`crate::nn::dropout`], so they do not depend on threads, shards or resuming. The
+    /// training loss reported is that of the network with its units dropped. (With dropout or
+    /// augmentation, one-row steps of plain SGD take the batched path: the fused one-sample
+    /// path knows neither.)
     pub dropout: Vec<f64>,
     /// Shift (and optionally rotate) every training image before the forward pass, drawn per
     /// (seed, epoch, sample index) as [`crate::data::augment`] says; `None` for none.
@@ -554,7 +555,10 @@ impl<F: Float> Trainer<F> {
     }
 
     /// One update from one minibatch (at most `batch_size` rows) at the current epoch's
-    /// learning rate; returns the batch's mean loss before the update.
+    /// learning rate; returns the batch's mean loss before the update. Dropout masks and
+    /// augmentations are keyed by the optimiser's step count and the row (see
+    /// [`crate::nn::dropout::keeps`]), so repeated steps draw afresh and a resumed trainer
+    /// draws as one that never stopped.
     ///
     /// # Errors
     /// As [`Trainer::train_epoch`]; [`Error::InvalidHyperparameter`] for a batch larger than
