@@ -12,7 +12,7 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use lernmi::data::PixelScale;
+use lernmi::data::{Augment, PixelScale};
 use lernmi::io::checkpoint::Checkpoint;
 use lernmi::{Activation, Network, Optimizer, RunOptions, Schedule, TrainConfig, Trainer};
 
@@ -82,6 +82,13 @@ struct Args {
     /// that never stopped.
     #[arg(long, value_name = "PATH")]
     resume: Option<PathBuf>,
+    /// Dropout rates of the hidden layers, comma-separated, one per hidden layer (a single
+    /// rate applies to every layer of --hidden). Training only.
+    #[arg(long, value_delimiter = ',', value_name = "RATES")]
+    dropout: Vec<f64>,
+    /// Shift every training image by up to 2 pixels each way (28 × 28 images). Training only.
+    #[arg(long)]
+    augment: bool,
 }
 
 fn main() {
@@ -126,6 +133,11 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         schedule: Schedule::Cosine { floor: 0.02 },
         seed: args.seed,
         shard_size: args.batch.div_ceil(2).max(1),
+        dropout: match args.dropout[..] {
+            [rate] => vec![rate; args.hidden.len()],
+            _ => args.dropout.clone(),
+        },
+        augment: args.augment.then(|| Augment::shifts(28, 28)),
         ..TrainConfig::default()
     };
     let options = RunOptions {

@@ -33,7 +33,7 @@
 //! ## Crate layout
 //!
 //! The module tree is the architecture; imports run one way, `io → train → nn → fast`, with
-//! `graph → nn` and `data` on its own.
+//! `graph → nn`, `train → data` (augmentation) and `data` on its own.
 //!
 //! | module | what it holds |
 //! |---|---|
@@ -45,6 +45,7 @@
 //! | [`data`] | IDX files, datasets, finding and downloading MNIST, Fashion-MNIST and KMNIST, generated digits |
 //! | [`graph`] | Lernmi's object graph, one object per Neuron and Link: the reference and test oracle |
 //! | [`error`], [`float`] | the one [`Error`] type; the [`Float`] trait (`f32`, `f64`) |
+//! | `keyed` (private) | random draws keyed by (seed, epoch, sample): dropout masks, augmentations |
 
 #![warn(missing_docs)]
 
@@ -54,6 +55,7 @@ pub mod fast;
 pub mod float;
 pub mod graph;
 pub mod io;
+mod keyed;
 pub mod nn;
 pub mod notation;
 pub mod train;

@@ -43,6 +43,21 @@
 //!
 //! The sensitivity of the input layer, Δ_1·W_1, is never needed and never computed.
 //!
+//! # Dropout
+//!
+//! Training may drop hidden units (inverted dropout, [`crate::nn::dropout`]): hidden layer l
+//! with rate p_l has a mask M_l, (B, n_l), drawn afresh for every sample and epoch, and the
+//! next layer reads the masked activations instead of A_l. The output layer never drops, and
+//! prediction and evaluation never mask.
+//!
+//! ```text
+//! (D)   M_l[s, j] = 1/(1 − p_l) with probability 1 − p_l, else 0;   Ã_l = A_l ⊙ M_l
+//!       (F) of layer l+1 and (B3) of layer l+1 then read Ã_l in place of A_l
+//! (B2ᴰ) Δ_l = ((Δ_{l+1}·W_{l+1}) ⊙ M_l) ⊙ σ_l′(Z_l)           σ_l′ at Z_l and A_l, before the mask
+//! ```
+//! Scaling the kept units by 1/(1 − p_l) keeps E\[Ã_l\] = A_l, so the network predicts with its
+//! weights as trained. At p_l = 0 every factor is 1 and nothing changes.
+//!
 //! # Update
 //!
 //! ```text

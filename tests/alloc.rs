@@ -15,6 +15,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
+use lernmi::data::Augment;
 use lernmi::{Activation, Init, Loss, Network, Optimizer, RunOptions, TrainConfig, Trainer};
 use ndarray::linalg::general_mat_mul;
 use ndarray::{s, Array2};
@@ -335,6 +336,19 @@ fn training_steps_allocate_nothing_in_steady_state() {
             lernmi_f64(),
             lernmi_config(sgd),
             (&seed_data.0, &seed_data.1),
+        ),
+    );
+    let regularised = TrainConfig {
+        dropout: vec![0.5],
+        augment: Some(Augment::shifts(28, 28)),
+        ..small_config(sgd, Some(1)).0
+    };
+    count(
+        "epoch of 256 rows, small, sgd, dropout, augmentation".into(),
+        epoch(
+            small(),
+            (regularised, RunOptions::one_thread()),
+            (&small_data.0, &small_data.1),
         ),
     );
 

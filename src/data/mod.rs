@@ -3,6 +3,7 @@
 //! Images stay in memory as bytes (60 000 MNIST images are 47 MB as `u8`, 188 MB as `f32`) and
 //! are converted to floats, scaled as asked, when a network needs them.
 
+pub mod augment;
 pub mod csv;
 pub mod datasets;
 pub mod download;
@@ -18,6 +19,7 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+pub use augment::Augment;
 pub use idx::IdxLimits;
 
 use crate::{Error, Float, Result};

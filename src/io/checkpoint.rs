@@ -13,7 +13,8 @@
 //!
 //! That is the complete training state. The random state needs no saving: each epoch's shuffle
 //! is drawn from stream `epoch` of a ChaCha8 generator seeded with `config.seed`, so it follows
-//! from the seed and the epoch. Resuming a checkpoint and training to the end therefore gives
+//! from the seed and the epoch; dropout masks and augmentations are hashes of the seed, the
+//! epoch and the sample index ([`crate::nn::dropout`]). Resuming a checkpoint and training to the end therefore gives
 //! the same bits as never stopping (`tests/checkpoint.rs` checks this).
 //!
 //! Since the network's tensors keep their model-file names, [`Network::load`] reads a
@@ -35,6 +36,8 @@
 //! | `config.validation_fraction`, `config.early_stopping` | what [`TrainConfig::validate`] accepts: a fraction in (0, 1), a patience ≥ 1 and a finite `min_delta` ≥ 0 |
 //! | `early_stopping` | only with `config.early_stopping`; best epoch below `epoch`, its metric finite, epochs waited at most `epoch` |
 //! | best weights | present exactly when a best epoch is, shaped like their layers, finite |
+//! | `config.dropout` | missing (none) or one rate in [0, 1) per hidden layer ([`TrainConfig::check_network`]) |
+//! | `config.augment` | missing (none) or what [`crate::data::Augment::validate`] accepts, `height × width` the network's input width |
 //! | optimiser tensors | those the optimiser keeps, shaped like their layers, finite; Adam's second moments ≥ 0 |
 //!
 //! [`Checkpoint::resume`] checks again what may have been edited since: the network against
@@ -66,6 +69,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::data::Augment;
 use crate::io::model::{read_network, TRAINING_PREFIXES};
 pub use crate::io::model::{BEST_WEIGHTS_PREFIX, OPTIMIZER_PREFIX};
 use crate::io::safetensors::{
@@ -156,6 +160,11 @@ struct ConfigSpec {
     validation_fraction: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     early_stopping: Option<StopRule>,
+    /// Left out when empty, so that a run without dropout writes what older versions read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    dropout: Vec<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    augment: Option<Augment>,
 }
 
 fn adaptive_threads_default() -> bool {
@@ -225,6 +234,8 @@ impl ConfigSpec {
             adaptive_threads: options.adaptive_threads,
             validation_fraction: c.validation_fraction,
             early_stopping: c.early_stopping,
+            dropout: c.dropout.clone(),
+            augment: c.augment,
         }
     }
 }
@@ -249,6 +260,8 @@ impl ConfigSpec {
             shard_size: self.shard_size,
             validation_fraction: self.validation_fraction,
             early_stopping: self.early_stopping,
+            dropout: self.dropout,
+            augment: self.augment,
         };
         (config, options)
     }
@@ -354,6 +367,9 @@ impl<F: Float> Checkpoint<F> {
             .and_then(|()| options.validate())
             .map_err(|e| bad(format!("training configuration: {e}")))?;
         let network = read_network::<F>(&file, &TRAINING_PREFIXES)?;
+        config
+            .check_network(&network)
+            .map_err(|e| bad(format!("training configuration: {e}")))?;
         let as_bad_file = |e| match e {
             e @ Error::BadFile { .. } => e,
             other => bad(other.to_string()),

@@ -5,6 +5,7 @@
 
 pub mod activation;
 pub mod dense;
+pub mod dropout;
 pub mod inference;
 pub mod init;
 pub mod loss;

@@ -1,6 +1,6 @@
 //! A network: dense layers in order, a loss, and the batched forward and backward passes.
 
-use ndarray::{s, Array2, ArrayView2, Axis};
+use ndarray::{s, Array2, ArrayView2, ArrayViewMut2, Axis};
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -8,6 +8,7 @@ use crate::error::Divergence;
 use crate::fast::gemm::Packing;
 use crate::fast::sample;
 use crate::nn::dense::{check_finite_array, LayerGradients};
+use crate::nn::dropout::Masks;
 use crate::{Activation, Dense, Error, Float, Init, Loss, Result, Targets};
 
 /// The most parameters (weights and biases) [`NetworkBuilder::build`] makes a network with:
@@ -477,6 +478,28 @@ impl<F: Float> Network<F> {
         activations: &mut [Array2<F>],
         packing: &mut Packing<F>,
     ) -> usize {
+        let no_dropout = |_: usize, _: ArrayViewMut2<'_, F>| {};
+        self.forward_layers_then(
+            inputs,
+            activated_inputs,
+            weighted_inputs,
+            activations,
+            packing,
+            no_dropout,
+        )
+    }
+
+    /// [`Network::forward_layers`], calling `after(l, A_l)` on each layer's activations (the
+    /// batch's rows) before the next layer reads them: where training applies dropout, (D).
+    fn forward_layers_then(
+        &self,
+        inputs: ArrayView2<'_, F>,
+        activated_inputs: &mut Array2<F>,
+        weighted_inputs: &mut [Array2<F>],
+        activations: &mut [Array2<F>],
+        packing: &mut Packing<F>,
+        mut after: impl FnMut(usize, ArrayViewMut2<'_, F>),
+    ) -> usize {
         let rows = inputs.nrows();
         if let Some(act) = self.input_activation {
             let mut x = activated_inputs.slice_mut(s![..rows, ..]);
@@ -492,6 +515,7 @@ impl<F: Float> Network<F> {
                 rest[0].slice_mut(s![..rows, ..]),
                 packing,
             );
+            after(l, rest[0].slice_mut(s![..rows, ..]));
         }
         rows
     }
@@ -500,15 +524,28 @@ impl<F: Float> Network<F> {
     /// given, then (B2) down to the first layer. Returns the loss summed over the batch (never
     /// scaled). Scaling Δ of the output before (B2) scales every gradient computed from it,
     /// without a pass over the gradients afterwards. Inputs and targets must already be
-    /// checked and fit the workspace.
+    /// checked and fit the workspace, and `dropout`'s masks drawn for these rows: with them,
+    /// (D) follows each hidden layer's (F), the activations in `ws` are those after (D), and
+    /// (B2ᴰ) replaces (B2).
     fn sensitivities(
         &self,
         inputs: ArrayView2<'_, F>,
         targets: ArrayView2<'_, F>,
         ws: &mut Workspace<F>,
         scale: Option<F>,
+        mut dropout: Option<&mut Masks<F>>,
     ) -> f64 {
-        let rows = self.forward_into(inputs, ws);
+        let rows = match dropout.as_deref_mut() {
+            None => self.forward_into(inputs, ws),
+            Some(masks) => self.forward_layers_then(
+                inputs,
+                &mut ws.inputs,
+                &mut ws.weighted_inputs,
+                &mut ws.activations,
+                &mut ws.packing,
+                |l, a| masks.apply(l, a),
+            ),
+        };
         let last = self.layers.len() - 1;
         let output = self.layers[last].activation();
         let z = ws.weighted_inputs[last].slice(s![..rows, ..]);
@@ -531,9 +568,13 @@ impl<F: Float> Network<F> {
                 pulled.view_mut(),
                 &mut ws.packing,
             );
+            // (B2ᴰ): through the mask, then σ′ at the activations before it.
+            let undropped = dropout
+                .as_deref()
+                .and_then(|masks| masks.unapply(l - 1, pulled.view_mut()));
             self.layers[l - 1].activation().backward_in_place(
                 ws.weighted_inputs[l - 1].slice(s![..rows, ..]),
-                ws.activations[l - 1].slice(s![..rows, ..]),
+                undropped.unwrap_or_else(|| ws.activations[l - 1].slice(s![..rows, ..])),
                 pulled,
             );
         }
@@ -543,7 +584,8 @@ impl<F: Float> Network<F> {
     /// Forward and backward pass over one batch: **sets** `gradients` to the gradients of the
     /// loss summed over the batch's samples (not averaged), times `scale` when given, and
     /// returns that summed loss (never scaled). Inputs and targets must already be checked and
-    /// fit the workspace.
+    /// fit the workspace; with `dropout`, its masks drawn for these rows (see
+    /// [`Network::sensitivities`]).
     pub(crate) fn summed_gradients(
         &self,
         inputs: ArrayView2<'_, F>,
@@ -551,8 +593,9 @@ impl<F: Float> Network<F> {
         ws: &mut Workspace<F>,
         gradients: &mut Gradients<F>,
         scale: Option<F>,
+        dropout: Option<&mut Masks<F>>,
     ) -> f64 {
-        let loss = self.sensitivities(inputs, targets, ws, scale);
+        let loss = self.sensitivities(inputs, targets, ws, scale, dropout);
         let rows = inputs.nrows();
         let activated = self.input_activation.map(|_| &ws.inputs);
         for (l, layer) in self.layers.iter().enumerate() {
@@ -585,7 +628,7 @@ impl<F: Float> Network<F> {
         weight_decay: F,
     ) -> std::result::Result<f64, Divergence> {
         debug_assert_eq!(inputs.nrows(), 1);
-        let loss = self.sensitivities(inputs, targets, ws, None);
+        let loss = self.sensitivities(inputs, targets, ws, None, None);
         if !loss.is_finite() {
             return Err(Divergence::Loss(loss));
         }
@@ -668,7 +711,7 @@ impl<F: Float> Network<F> {
         let rows = inputs.nrows();
         let mut ws = self.workspace(rows);
         let mut gradients = self.zero_gradients();
-        let loss = self.summed_gradients(inputs, targets, &mut ws, &mut gradients, None);
+        let loss = self.summed_gradients(inputs, targets, &mut ws, &mut gradients, None, None);
         gradients.scale(F::one() / F::of(rows as f64));
         Ok((loss / rows as f64, gradients))
     }

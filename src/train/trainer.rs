@@ -16,7 +16,9 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
+use crate::data::Augment;
 use crate::error::Divergence;
+use crate::nn::dropout::Masks;
 use crate::nn::network::Workspace;
 use crate::train::early_stopping::{EarlyStopping, Metric, StopRule, Verdict};
 use crate::train::optimizer::OptimizerState;
@@ -33,8 +35,9 @@ pub const MAX_THREADS: usize = 1024;
 pub const DEFAULT_MEMORY_LIMIT: usize = 4 << 30;
 
 /// What training computes: epochs, batch and shard sizes, optimiser and weight decay, schedule,
-/// seed and shuffling, validation split and early stopping. Everything here can change the
-/// trained weights; how the work is run (threads, memory), which cannot, is in [`RunOptions`].
+/// seed and shuffling, validation split and early stopping, dropout and augmentation.
+/// Everything here can change the trained weights; how the work is run (threads, memory),
+/// which cannot, is in [`RunOptions`].
 ///
 /// # Validation and early stopping
 ///
@@ -94,6 +97,19 @@ pub struct TrainConfig {
     /// When [`Trainer::fit`] stops early and goes back to the best epoch's weights (`None`:
     /// it trains every epoch and keeps the last weights).
     pub early_stopping: Option<StopRule>,
+    /// Inverted dropout, (D) of [`crate::notation`]: one rate in [0, 1) per hidden layer,
+    /// first hidden layer first, or empty for none. During training each hidden unit is
+    /// dropped with its layer's rate and kept units are scaled by 1 / (1 − rate); prediction
+    /// and evaluation never drop. The masks follow from (seed, epoch, sample index), see
+    /// [`crate::nn::dropout`], so they do not depend on threads, shards or resuming. The
+    /// training loss reported is that of the network with its units dropped. (With dropout or
+    /// augmentation, one-row steps of plain SGD take the batched path: the fused one-sample
+    /// path knows neither.)
+    pub dropout: Vec<f64>,
+    /// Shift (and optionally rotate) every training image before the forward pass, drawn per
+    /// (seed, epoch, sample index) as [`crate::data::augment`] says; `None` for none.
+    /// Prediction and evaluation never augment.
+    pub augment: Option<Augment>,
 }
 
 /// How a [`Trainer`] runs: threads and memory. None of it changes the trained weights.
@@ -175,6 +191,8 @@ impl Default for TrainConfig {
             shard_size: 32,
             validation_fraction: None,
             early_stopping: None,
+            dropout: Vec::new(),
+            augment: None,
         }
     }
 }
@@ -196,8 +214,9 @@ impl TrainConfig {
     ///
     /// # Errors
     /// [`Error::InvalidHyperparameter`] for a batch or shard size of 0, a batch above
-    /// [`MAX_BATCH`], a negative or non-finite weight decay, an invalid optimiser or schedule,
-    /// a validation fraction outside (0, 1), or an invalid [`StopRule`].
+    /// [`MAX_BATCH`], a negative or non-finite weight decay, a dropout rate outside [0, 1), an
+    /// invalid optimiser, schedule or augmentation ([`Augment::validate`]), a validation
+    /// fraction outside (0, 1), or an invalid [`StopRule`].
     pub fn validate(&self) -> Result<()> {
         let positive = |name, value: usize| {
             if value == 0 {
@@ -239,8 +258,51 @@ impl TrainConfig {
         if let Some(rule) = &self.early_stopping {
             rule.validate()?;
         }
+        if let Some(&rate) = self.dropout.iter().find(|&&p| !(0.0..1.0).contains(&p)) {
+            return Err(Error::InvalidHyperparameter {
+                name: "dropout",
+                value: rate,
+                reason: "every rate must be in [0, 1)",
+            });
+        }
+        if let Some(augment) = &self.augment {
+            augment.validate()?;
+        }
         self.optimizer.validate()?;
         self.schedule.validate()
+    }
+
+    /// Checks what depends on the network: one dropout rate per hidden layer (or none), and
+    /// augmented images as wide as the network's input.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] if `dropout` is neither empty nor one rate per hidden layer;
+    /// [`Error::InputWidth`] if the augmented images do not have `n_inputs` pixels; as
+    /// [`Augment::validate`].
+    pub fn check_network<F: Float>(&self, network: &Network<F>) -> Result<()> {
+        let hidden = network.layers().len() - 1;
+        if !self.dropout.is_empty() && self.dropout.len() != hidden {
+            return Err(Error::Shape {
+                what: "dropout rates (one per hidden layer)".into(),
+                expected: vec![hidden],
+                got: vec![self.dropout.len()],
+            });
+        }
+        if let Some(augment) = &self.augment {
+            let pixels = augment.pixels()?;
+            if pixels != network.n_inputs() {
+                return Err(Error::InputWidth {
+                    expected: network.n_inputs(),
+                    got: pixels,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether some dropout rate is above 0 (a rate of 0 drops nothing and costs nothing).
+    pub fn has_dropout(&self) -> bool {
+        self.dropout.iter().any(|&p| p > 0.0)
     }
 }
 
@@ -314,6 +376,56 @@ struct Shard<F: Float> {
     workspace: Workspace<F>,
     gradients: Gradients<F>,
     loss: f64,
+    /// The dropout masks of the shard's rows; `None` without dropout.
+    dropout: Option<Masks<F>>,
+    /// The shard's rows augmented, (shard rows, n_in); (0, 0) without augmentation.
+    augmented: Array2<F>,
+}
+
+/// What a shard's dropout masks and augmentations are drawn from, besides its rows' keys.
+#[derive(Clone, Copy)]
+struct Keying {
+    seed: u64,
+    epoch: u64,
+    augment: Option<Augment>,
+}
+
+impl<F: Float> Shard<F> {
+    /// Augments the rows `x` (when configured), draws their dropout masks from their `keys`,
+    /// and sets the gradients of their summed loss, times `scale` when given, and that loss.
+    fn compute(
+        &mut self,
+        network: &Network<F>,
+        (x, y): Rows<'_, F>,
+        keys: &[u64],
+        scale: Option<F>,
+        keying: Keying,
+    ) {
+        let Keying {
+            seed,
+            epoch,
+            augment,
+        } = keying;
+        let x = match augment {
+            Some(augment) => {
+                let mut out = self.augmented.slice_mut(s![..x.nrows(), ..]);
+                augment.apply_checked(x, keys, seed, epoch, out.view_mut());
+                self.augmented.slice(s![..x.nrows(), ..])
+            }
+            None => x,
+        };
+        if let Some(masks) = self.dropout.as_mut() {
+            masks.draw(seed, epoch, keys);
+        }
+        self.loss = network.summed_gradients(
+            x,
+            y,
+            &mut self.workspace,
+            &mut self.gradients,
+            scale,
+            self.dropout.as_mut(),
+        );
+    }
 }
 
 /// Trains a [`Network`] it owns with a [`TrainConfig`]: the network, the optimiser state, the
@@ -348,6 +460,10 @@ struct Engine<F: Float> {
     total: Gradients<F>,
     batch_inputs: Array2<F>,
     batch_targets: Array2<F>,
+    /// The key of each row of the batch buffers for dropout and augmentation: its index in
+    /// the training set, or for [`Trainer::step`] a key of the step and row (see
+    /// [`crate::nn::dropout::keeps`]).
+    sample_keys: Vec<u64>,
     order: Vec<usize>,
     thread_choice: ThreadChoice,
     /// The tracking of `config.early_stopping`, if set.
@@ -709,7 +825,10 @@ impl<F: Float> Trainer<F> {
     }
 
     /// One update from one minibatch (at most `batch_size` rows) at the current epoch's
-    /// learning rate; returns the batch's mean loss before the update.
+    /// learning rate; returns the batch's mean loss before the update. Dropout masks and
+    /// augmentations are keyed by the optimiser's step count and the row (see
+    /// [`crate::nn::dropout::keeps`]), so repeated steps draw afresh and a resumed trainer
+    /// draws as one that never stopped.
     ///
     /// # Errors
     /// As [`Trainer::train_epoch`]; [`Error::InvalidHyperparameter`] for a batch larger than
@@ -731,6 +850,7 @@ impl<F: Float> Engine<F> {
     /// Buffers and optimiser state for `network`.
     fn new(network: &Network<F>, config: TrainConfig, options: RunOptions) -> Result<Self> {
         config.validate()?;
+        config.check_network(network)?;
         options.validate()?;
         let needed = buffer_bytes(network, &config, &options);
         let limit = options.memory_limit;
@@ -751,6 +871,11 @@ impl<F: Float> Engine<F> {
                 workspace: network.workspace(shard_rows),
                 gradients: network.zero_gradients(),
                 loss: 0.0,
+                dropout: Masks::new(network, &config.dropout, shard_rows),
+                augmented: match config.augment {
+                    Some(_) => Array2::zeros((shard_rows, network.n_inputs())),
+                    None => Array2::zeros((0, 0)),
+                },
             })
             .collect();
         Ok(Engine {
@@ -761,6 +886,7 @@ impl<F: Float> Engine<F> {
             total: network.zero_gradients(),
             batch_inputs: Array2::zeros((config.batch_size, network.n_inputs())),
             batch_targets: Array2::zeros((config.batch_size, network.n_outputs())),
+            sample_keys: vec![0; config.batch_size],
             order: Vec::new(),
             thread_choice: ThreadChoice::default(),
             stopping: config.early_stopping.as_ref().map(EarlyStopping::of),
@@ -855,6 +981,7 @@ impl<F: Float> Engine<F> {
                 let i = self.order[batch * batch_size + r];
                 copy_row(inputs, i, &mut self.batch_inputs, r);
                 copy_row(targets, i, &mut self.batch_targets, r);
+                self.sample_keys[r] = i as u64;
             }
             let loss = self.step_prepared(network, rows, learning_rate, batch)?;
             loss_sum += loss * rows as f64;
@@ -900,6 +1027,12 @@ impl<F: Float> Engine<F> {
         self.batch_targets
             .slice_mut(s![..rows, ..])
             .assign(&targets);
+        // Keys with the top bit set, which no training-set index has: the step count in the
+        // bits above 16 and the row (< 2¹⁶ = MAX_BATCH) below.
+        let step = (self.state.steps() << 16) & !(1 << 63);
+        for (r, key) in self.sample_keys[..rows].iter_mut().enumerate() {
+            *key = 1 << 63 | step | r as u64;
+        }
         let learning_rate = self.learning_rate();
         self.step_prepared(network, rows, learning_rate, 0)
     }
@@ -921,7 +1054,10 @@ impl<F: Float> Engine<F> {
         for shard in &mut self.shards {
             shard.workspace.set_parallel_products(false);
         }
-        if rows == 1 && matches!(self.config.optimizer, Optimizer::Sgd { .. }) {
+        // The fused one-sample path knows neither dropout nor augmentation: with either, one
+        // row goes the batched way.
+        let plain = !self.config.has_dropout() && self.config.augment.is_none();
+        if rows == 1 && plain && matches!(self.config.optimizer, Optimizer::Sgd { .. }) {
             // The seed's per-sample SGD: gradient and update fused, the same bits.
             let loss = network
                 .sgd_one_sample(
@@ -951,6 +1087,7 @@ impl<F: Float> Engine<F> {
 
     /// Sets each shard's gradients (already divided by `rows`, so that their sum is the
     /// gradient of the batch's mean loss) and summed loss, on the pool when `parallel`.
+    /// Each shard augments its rows and draws their dropout masks itself, from their keys.
     /// Returns the number of shards used.
     fn compute_gradients(&mut self, network: &Network<F>, rows: usize, parallel: bool) -> usize {
         let (shard_rows, _) = shard_layout(&self.config);
@@ -958,16 +1095,21 @@ impl<F: Float> Engine<F> {
         let x = self.batch_inputs.slice(s![..rows, ..]);
         let y = self.batch_targets.slice(s![..rows, ..]);
         let scale = (rows > 1).then(|| F::one() / F::of(rows as f64));
-        let work = |(shard, (x, y)): (&mut Shard<F>, (ArrayView2<'_, F>, ArrayView2<'_, F>))| {
-            shard.loss =
-                network.summed_gradients(x, y, &mut shard.workspace, &mut shard.gradients, scale);
+        let keying = Keying {
+            seed: self.config.seed,
+            epoch: self.epoch as u64,
+            augment: self.config.augment,
         };
+        let work = |(shard, (rows, keys)): (&mut Shard<F>, (Rows<'_, F>, &[u64]))| {
+            shard.compute(network, rows, keys, scale, keying);
+        };
+        let keys = &self.sample_keys[..rows];
         let shards = &mut self.shards[..n_shards];
         if n_shards == 1 {
             // One shard: any parallelism is inside its matrix products (same bits either way).
             let shard = &mut shards[0];
             shard.workspace.set_parallel_products(parallel);
-            let mut one = || work((shard, (x, y)));
+            let mut one = || work((shard, ((x, y), keys)));
             if parallel && self.threads.has_own_pool() {
                 self.threads.run(true, || keeping_the_pool_awake(one));
             } else {
@@ -977,13 +1119,15 @@ impl<F: Float> Engine<F> {
             let chunks = x
                 .axis_chunks_iter(Axis(0), shard_rows)
                 .into_par_iter()
-                .zip(y.axis_chunks_iter(Axis(0), shard_rows));
+                .zip(y.axis_chunks_iter(Axis(0), shard_rows))
+                .zip(keys.par_chunks(shard_rows));
             self.threads
                 .run(true, || shards.par_iter_mut().zip(chunks).for_each(work));
         } else {
             let chunks = x
                 .axis_chunks_iter(Axis(0), shard_rows)
-                .zip(y.axis_chunks_iter(Axis(0), shard_rows));
+                .zip(y.axis_chunks_iter(Axis(0), shard_rows))
+                .zip(keys.chunks(shard_rows));
             shards.iter_mut().zip(chunks).for_each(work);
         }
         n_shards
@@ -1043,6 +1187,9 @@ fn sum_shards<'a, F: Float>(
     (total, loss)
 }
 
+/// A shard's inputs and targets.
+type Rows<'a, F> = (ArrayView2<'a, F>, ArrayView2<'a, F>);
+
 /// Rows per shard and shards per full batch.
 fn shard_layout(config: &TrainConfig) -> (usize, usize) {
     let shard_rows = config.shard_size.min(config.batch_size);
@@ -1066,7 +1213,16 @@ fn buffer_bytes<F: Float>(
     let rows = big(shard_rows).saturating_mul(activated_inputs.saturating_add(3 * widths));
     let packing = packing_elements(network, shard_rows);
     let threads = options.threads.unwrap_or_else(rayon::current_num_threads);
-    let per_shard = rows.saturating_add(parameters).saturating_add(packing);
+    let dropout = Masks::elements(network, &config.dropout, shard_rows);
+    let augmented = match config.augment {
+        Some(_) => big(shard_rows).saturating_mul(big(network.n_inputs())),
+        None => 0,
+    };
+    let per_shard = rows
+        .saturating_add(parameters)
+        .saturating_add(packing)
+        .saturating_add(dropout)
+        .saturating_add(augmented);
     // The optimiser keeps up to two arrays per parameter (plain SGD: one to write into).
     let moments = match config.optimizer {
         Optimizer::Adam { .. } => 2,
