@@ -19,6 +19,7 @@ use rayon::prelude::*;
 use crate::error::Divergence;
 use crate::nn::network::Workspace;
 use crate::train::optimizer::OptimizerState;
+use crate::train::reduce::Reducer;
 use crate::train::schedule::Schedule;
 use crate::train::threads::{keeping_the_pool_awake, ThreadChoice, Threads};
 use crate::{Error, Float, Gradients, Network, Optimizer, Result, Targets};
@@ -287,6 +288,8 @@ struct Engine<F: Float> {
     batch_targets: Array2<F>,
     order: Vec<usize>,
     thread_choice: ThreadChoice,
+    /// Where the shards are computed and summed when they are spread over processes.
+    reducer: Option<Box<dyn Reducer<F> + Send>>,
 }
 
 impl<F: Float> std::fmt::Debug for Trainer<F> {
@@ -368,6 +371,11 @@ impl<F: Float> Trainer<F> {
         trainer.engine.state = state;
         trainer.engine.epoch = epoch;
         Ok(trainer)
+    }
+
+    /// Spreads every step's shards over processes (see [`Trainer::distribute`]).
+    pub(super) fn set_reducer(&mut self, reducer: Box<dyn Reducer<F> + Send>) {
+        self.engine.reducer = Some(reducer);
     }
 
     /// Epochs completed.
@@ -494,6 +502,7 @@ impl<F: Float> Engine<F> {
             batch_targets: Array2::zeros((config.batch_size, network.n_outputs())),
             order: Vec::new(),
             thread_choice: ThreadChoice::default(),
+            reducer: None,
             options,
             config,
         })
@@ -632,15 +641,21 @@ impl<F: Float> Engine<F> {
     fn compute_gradients(&mut self, network: &Network<F>, rows: usize, parallel: bool) -> usize {
         let (shard_rows, _) = shard_layout(&self.config);
         let n_shards = rows.div_ceil(shard_rows);
-        let x = self.batch_inputs.slice(s![..rows, ..]);
-        let y = self.batch_targets.slice(s![..rows, ..]);
+        // This process's shards: all of them unless they are spread over processes.
+        let mine = self
+            .reducer
+            .as_ref()
+            .map_or(0..n_shards, |r| r.shards(n_shards));
+        let rows_mine = rows.min(mine.start * shard_rows)..rows.min(mine.end * shard_rows);
+        let x = self.batch_inputs.slice(s![rows_mine.clone(), ..]);
+        let y = self.batch_targets.slice(s![rows_mine, ..]);
         let scale = (rows > 1).then(|| F::one() / F::of(rows as f64));
         let work = |(shard, (x, y)): (&mut Shard<F>, (ArrayView2<'_, F>, ArrayView2<'_, F>))| {
             shard.loss =
                 network.summed_gradients(x, y, &mut shard.workspace, &mut shard.gradients, scale);
         };
-        let shards = &mut self.shards[..n_shards];
-        if n_shards == 1 {
+        let shards = &mut self.shards[mine];
+        if shards.len() == 1 {
             // One shard: any parallelism is inside its matrix products (same bits either way).
             let shard = &mut shards[0];
             shard.workspace.set_parallel_products(parallel);
@@ -678,7 +693,14 @@ impl<F: Float> Engine<F> {
         parallel: bool,
         batch: usize,
     ) -> Result<f64> {
-        let (total, loss) = sum_shards(&self.shards[..n_shards], &mut self.total);
+        let (total, loss) = match &mut self.reducer {
+            None => sum_shards(&self.shards[..n_shards], &mut self.total),
+            Some(r) => {
+                let shards = &self.shards[r.shards(n_shards)];
+                let mut mine = shards.iter().map(|s| (&s.gradients, s.loss));
+                r.reduce(&mut mine, n_shards, &mut self.total)?
+            }
+        };
         let loss = loss / rows as f64;
         let diverged = |d: Divergence| d.at(self.epoch, batch);
         if !loss.is_finite() {
