@@ -142,12 +142,22 @@ fn plain(optimizer: Optimizer) -> Trained {
 
 /// Trains on every fake rank; rank r's network is built from `seeds[r]`.
 fn on_ranks(optimizer: Optimizer, seeds: &[u64]) -> Vec<lernmi::Result<Trained>> {
+    on_ranks_scaled(optimizer, seeds, 1.0)
+}
+
+/// [`on_ranks`] with the inputs multiplied by `scale`.
+fn on_ranks_scaled(
+    optimizer: Optimizer,
+    seeds: &[u64],
+    scale: f32,
+) -> Vec<lernmi::Result<Trained>> {
     let threads: Vec<_> = fake_ranks(seeds.len())
         .into_iter()
         .zip(seeds.to_vec())
         .map(|(transport, seed)| {
             std::thread::spawn(move || {
                 let (x, y) = data(1030);
+                let x = x * scale;
                 let options = RunOptions {
                     threads: Some(1 + transport.rank % 2),
                     ..RunOptions::default()
@@ -221,6 +231,28 @@ fn a_rank_with_another_network_stops_every_rank_alike() {
             ),
         }
     }
+}
+
+#[test]
+fn divergence_stops_every_rank_with_the_same_error() {
+    // Huge inputs and rate overflow the weights within a few steps, on every rank alike.
+    let results = on_ranks_scaled(Optimizer::sgd(1e4), &[4, 4, 4], 1e36);
+    let errors: Vec<String> = results
+        .into_iter()
+        .map(|r| match r {
+            Err(e @ Error::Diverged { .. }) => e.to_string(),
+            other => panic!("expected divergence, got {:?}", other.map(|_| ())),
+        })
+        .collect();
+    let (x, y) = data(1030);
+    let mut trainer = Trainer::new(network(4), config(Optimizer::sgd(1e4))).unwrap();
+    let alone = trainer
+        .fit((x * 1e36).view(), y.view(), &mut ())
+        .unwrap_err();
+    assert!(
+        errors.iter().all(|e| *e == alone.to_string()),
+        "{errors:?} vs {alone}"
+    );
 }
 
 #[test]
