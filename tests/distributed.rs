@@ -298,3 +298,12 @@ fn shard_ranges_tile_the_shards_in_rank_order() {
         }
     }
 }
+
+/// Compile-time: a trainer that trains data-parallel can still move to another thread.
+#[test]
+fn a_distributed_trainer_is_send() {
+    fn send<T: Send>(_: &T) {}
+    let mut trainer = Trainer::new(network(4), config(Optimizer::adam(3e-3))).unwrap();
+    trainer.distribute(fake_ranks(1).pop().unwrap()).unwrap();
+    send(&trainer);
+}
