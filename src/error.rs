@@ -251,6 +251,16 @@ pub enum Error {
         /// What computing it needs.
         needs: &'static str,
     },
+    /// Data-parallel training could not exchange gradients with another process (it is gone,
+    /// or it sent something other than this process expects, as when the processes were
+    /// started with different networks or configurations).
+    #[error("distributed training, rank {rank}: {problem}")]
+    Distributed {
+        /// This process's rank.
+        rank: usize,
+        /// What went wrong.
+        problem: String,
+    },
 }
 
 /// The reasons of [`Error::Download`], joined.

@@ -100,8 +100,38 @@ pub(crate) fn serialize(
     metadata: HashMap<String, String>,
     path: &Path,
 ) -> Result<Vec<u8>> {
-    ::safetensors::serialize(tensors.iter().map(|(n, t)| (n.as_str(), t)), Some(metadata))
-        .map_err(|e| bad_file(path, format!("cannot serialise the model: {e}")))
+    let bare = ::safetensors::serialize(tensors.iter().map(|(n, t)| (n.as_str(), t)), None)
+        .map_err(|e| bad_file(path, format!("cannot serialise the model: {e}")))?;
+    let metadata: std::collections::BTreeMap<_, _> = metadata.into_iter().collect();
+    with_metadata(&bare, &metadata)
+        .ok_or_else(|| bad_file(path, "cannot serialise the model: malformed header"))
+}
+
+/// `bare`, a safetensors file without metadata, with `metadata` put first in its header as
+/// safetensors puts it, but with the keys in sorted order: safetensors writes them in a
+/// `HashMap`'s order, which changes from map to map, and equal models must give equal bytes.
+fn with_metadata(
+    bare: &[u8],
+    metadata: &std::collections::BTreeMap<String, String>,
+) -> Option<Vec<u8>> {
+    let len = usize::try_from(u64::from_le_bytes(bare.get(..8)?.try_into().ok()?)).ok()?;
+    let header_end = len.checked_add(8)?;
+    let header = std::str::from_utf8(bare.get(8..header_end)?).ok()?;
+    // `}` for no tensors, else `"name":{…},…}`; the trailing spaces are padding.
+    let tensors = header.trim_end().strip_prefix('{')?;
+    let separator = if tensors == "}" { "" } else { "," };
+    let entry = serde_json::to_string(metadata).ok()?;
+    let mut text = format!("{{\"__metadata__\":{entry}{separator}{tensors}");
+    // safetensors pads the header with spaces to a multiple of 8 bytes.
+    text.extend(std::iter::repeat_n(
+        ' ',
+        text.len().next_multiple_of(8) - text.len(),
+    ));
+    let mut file = Vec::with_capacity(8 + text.len() + (bare.len() - header_end));
+    file.extend((text.len() as u64).to_le_bytes());
+    file.extend(text.as_bytes());
+    file.extend(&bare[header_end..]);
+    Some(file)
 }
 
 /// Parsed safetensors bytes, with the path used in errors.

@@ -22,6 +22,7 @@ use crate::nn::dropout::Masks;
 use crate::nn::network::Workspace;
 use crate::train::early_stopping::{EarlyStopping, Metric, StopRule, Verdict};
 use crate::train::optimizer::OptimizerState;
+use crate::train::reduce::Reducer;
 use crate::train::schedule::Schedule;
 use crate::train::threads::{keeping_the_pool_awake, ThreadChoice, Threads};
 use crate::{Activation, Dense, Error, Float, Gradients, Network, Optimizer, Result, Targets};
@@ -470,6 +471,8 @@ struct Engine<F: Float> {
     stopping: Option<EarlyStopping>,
     /// The layers of the best epoch so far (empty before the first improvement).
     best_layers: Vec<Dense<F>>,
+    /// Where the shards are computed and summed when they are spread over processes.
+    reducer: Option<Box<dyn Reducer<F> + Send>>,
 }
 
 /// A validation set, checked: inputs, target rows, and whether it has classes to count
@@ -621,6 +624,11 @@ impl<F: Float> Trainer<F> {
     /// The layers of the best epoch so far (empty before the first, or without early stopping).
     pub(crate) fn best_layers(&self) -> &[Dense<F>] {
         &self.engine.best_layers
+    }
+
+    /// Spreads every step's shards over processes (see [`Trainer::distribute`]).
+    pub(super) fn set_reducer(&mut self, reducer: Box<dyn Reducer<F> + Send>) {
+        self.engine.reducer = Some(reducer);
     }
 
     /// Epochs completed.
@@ -891,6 +899,7 @@ impl<F: Float> Engine<F> {
             thread_choice: ThreadChoice::default(),
             stopping: config.early_stopping.as_ref().map(EarlyStopping::of),
             best_layers: Vec::new(),
+            reducer: None,
             options,
             config,
         })
@@ -1092,8 +1101,14 @@ impl<F: Float> Engine<F> {
     fn compute_gradients(&mut self, network: &Network<F>, rows: usize, parallel: bool) -> usize {
         let (shard_rows, _) = shard_layout(&self.config);
         let n_shards = rows.div_ceil(shard_rows);
-        let x = self.batch_inputs.slice(s![..rows, ..]);
-        let y = self.batch_targets.slice(s![..rows, ..]);
+        // This process's shards: all of them unless they are spread over processes.
+        let mine = self
+            .reducer
+            .as_ref()
+            .map_or(0..n_shards, |r| r.shards(n_shards));
+        let rows_mine = rows.min(mine.start * shard_rows)..rows.min(mine.end * shard_rows);
+        let x = self.batch_inputs.slice(s![rows_mine.clone(), ..]);
+        let y = self.batch_targets.slice(s![rows_mine.clone(), ..]);
         let scale = (rows > 1).then(|| F::one() / F::of(rows as f64));
         let keying = Keying {
             seed: self.config.seed,
@@ -1103,9 +1118,9 @@ impl<F: Float> Engine<F> {
         let work = |(shard, (rows, keys)): (&mut Shard<F>, (Rows<'_, F>, &[u64]))| {
             shard.compute(network, rows, keys, scale, keying);
         };
-        let keys = &self.sample_keys[..rows];
-        let shards = &mut self.shards[..n_shards];
-        if n_shards == 1 {
+        let keys = &self.sample_keys[rows_mine];
+        let shards = &mut self.shards[mine];
+        if shards.len() == 1 {
             // One shard: any parallelism is inside its matrix products (same bits either way).
             let shard = &mut shards[0];
             shard.workspace.set_parallel_products(parallel);
@@ -1145,7 +1160,14 @@ impl<F: Float> Engine<F> {
         parallel: bool,
         batch: usize,
     ) -> Result<f64> {
-        let (total, loss) = sum_shards(&self.shards[..n_shards], &mut self.total);
+        let (total, loss) = match &mut self.reducer {
+            None => sum_shards(&self.shards[..n_shards], &mut self.total),
+            Some(r) => {
+                let shards = &self.shards[r.shards(n_shards)];
+                let mut mine = shards.iter().map(|s| (&s.gradients, s.loss));
+                r.reduce(&mut mine, n_shards, &mut self.total)?
+            }
+        };
         let loss = loss / rows as f64;
         let diverged = |d: Divergence| d.at(self.epoch, batch);
         if !loss.is_finite() {
