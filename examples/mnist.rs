@@ -1,5 +1,7 @@
 //! Trains a dense network on MNIST and prints, per epoch, the training loss, test accuracy,
-//! seconds and samples/s. The default model should pass 98 % test accuracy.
+//! seconds and samples/s. The default recipe ([784, 512, 256, 10], Adam with a cosine schedule,
+//! 20 epochs of images shifted by up to 2 pixels) should pass 98.6 % test accuracy, `--quick`
+//! (4 epochs, no shifts) 98 %.
 //!
 //! Data: `--data DIR`, else `$LERNMI_DATA`, else `./data/mnist`, else the user's cache
 //! directory; if none holds MNIST it is downloaded there, and with no network the example falls
@@ -28,15 +30,19 @@ struct Args {
     /// downloaded on its own, see lernmi::data::datasets).
     #[arg(long, default_value = "mnist")]
     dataset: String,
-    /// Passes over the training set.
-    #[arg(long, default_value_t = 12)]
-    epochs: usize,
+    /// The short recipe: [784, 512, 256, 10], 4 epochs, no augmentation (unless --hidden,
+    /// --epochs or --augment say otherwise).
+    #[arg(long)]
+    quick: bool,
+    /// Passes over the training set (default 20; 4 with --quick).
+    #[arg(long)]
+    epochs: Option<usize>,
     /// Minibatch size.
     #[arg(long, default_value_t = 128)]
     batch: usize,
-    /// Hidden layer sizes, comma-separated.
-    #[arg(long, default_value = "256,128", value_delimiter = ',')]
-    hidden: Vec<usize>,
+    /// Hidden layer sizes, comma-separated (default 512,256).
+    #[arg(long, value_delimiter = ',')]
+    hidden: Option<Vec<usize>>,
     /// Hidden activation: relu, sigmoid, tanh, leaky_relu.
     #[arg(long, default_value = "relu")]
     activation: String,
@@ -86,9 +92,30 @@ struct Args {
     /// rate applies to every layer of --hidden). Training only.
     #[arg(long, value_delimiter = ',', value_name = "RATES")]
     dropout: Vec<f64>,
-    /// Shift every training image by up to 2 pixels each way (28 × 28 images). Training only.
-    #[arg(long)]
+    /// Shift every training image by up to 2 pixels each way (28 × 28 images), drawn anew
+    /// each epoch; the default recipe does, --quick does not. Training only.
+    #[arg(long, conflicts_with = "no_augment")]
     augment: bool,
+    /// Train on the images as they are.
+    #[arg(long)]
+    no_augment: bool,
+}
+
+impl Args {
+    /// The epochs to train: --epochs, else the recipe's.
+    fn epochs(&self) -> usize {
+        self.epochs.unwrap_or(if self.quick { 4 } else { 20 })
+    }
+
+    /// The hidden layer sizes: --hidden, else the recipe's.
+    fn hidden(&self) -> Vec<usize> {
+        self.hidden.clone().unwrap_or_else(|| vec![512, 256])
+    }
+
+    /// Whether to shift the training images: --augment or --no-augment, else the recipe's.
+    fn augment(&self) -> bool {
+        self.augment || !(self.no_augment || self.quick)
+    }
 }
 
 fn main() {
@@ -127,17 +154,17 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     drop(mnist);
 
     let config = TrainConfig {
-        epochs: args.epochs,
+        epochs: args.epochs(),
         batch_size: args.batch,
         optimizer,
         schedule: Schedule::Cosine { floor: 0.02 },
         seed: args.seed,
         shard_size: args.batch.div_ceil(2).max(1),
         dropout: match args.dropout[..] {
-            [rate] => vec![rate; args.hidden.len()],
+            [rate] => vec![rate; args.hidden().len()],
             _ => args.dropout.clone(),
         },
-        augment: args.augment.then(|| Augment::shifts(28, 28)),
+        augment: args.augment().then(|| Augment::shifts(28, 28)),
         ..TrainConfig::default()
     };
     let options = RunOptions {
@@ -153,10 +180,10 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
              hyperparameters (its run was for {} epochs)",
             path.display(),
             checkpoint.epoch,
-            args.epochs,
+            args.epochs(),
             checkpoint.config.epochs
         ));
-        checkpoint.config.epochs = args.epochs;
+        checkpoint.config.epochs = args.epochs();
         checkpoint.options = options;
         check_shape(path, &checkpoint.network, train_x.ncols(), train_y.ncols())?;
         checkpoint.resume()?
@@ -168,7 +195,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
             net
         } else {
             let mut sizes = vec![train_x.ncols()];
-            sizes.extend(&args.hidden);
+            sizes.extend(args.hidden());
             sizes.push(train_y.ncols());
             Network::<f32>::builder(&sizes)
                 .hidden(activation)
@@ -191,11 +218,12 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         config.epochs,
         net.parameter_count()
     ));
-    let mut progress = support::progress::Progress::new(args.json, config.batch_size, args.epochs);
+    let mut progress =
+        support::progress::Progress::new(args.json, config.batch_size, args.epochs());
     let mut history = Vec::new();
     let mut total_train_s = 0.0;
     let epochs_before = trainer.epoch();
-    for _ in trainer.epoch()..args.epochs {
+    for _ in trainer.epoch()..args.epochs() {
         let report = trainer.train_epoch(train_x.view(), train_y.view(), &mut progress)?;
         total_train_s += report.seconds;
         if let Some(path) = &args.checkpoint {
