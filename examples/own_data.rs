@@ -19,11 +19,13 @@ use std::path::{Path, PathBuf};
 use clap::Parser;
 use lernmi::data::csv::{read_classes, CsvClasses, CsvOptions};
 use lernmi::data::standardize::Standardizer;
-use lernmi::{Model, Network, Optimizer, RunOptions, TrainConfig, Trainer};
+use lernmi::train::validation_split;
+use lernmi::{
+    BatchProgress, EpochReport, Evaluation, Model, Network, Observer, Optimizer, RunOptions,
+    StopRule, TrainConfig, Trainer,
+};
 use ndarray::{Array2, Axis};
-use rand::seq::SliceRandom;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
+use std::ops::ControlFlow;
 
 #[path = "support/mod.rs"]
 mod support;
@@ -142,15 +144,13 @@ fn run(args: &Args) -> Outcome<()> {
 fn train(args: &Args, csv: &Path) -> Outcome<(Model<f32>, Option<Vec<String>>)> {
     let data = read_classes::<f32>(csv, &CsvOptions::new(&args.label))?;
     let (mut train_x, train_y, validation) = split(&data, args.validation, args.seed)?;
+    // The statistics of the training rows alone: the validation rows stay unseen.
     let standardizer = Standardizer::fit(train_x.view())?;
     standardizer.transform(train_x.view_mut())?;
-    let validation = match validation {
-        Some((mut x, y)) => {
-            standardizer.transform(x.view_mut())?;
-            Some((x, y))
-        }
-        None => None,
-    };
+    let (mut valid_x, valid_y) = validation.unwrap_or_default();
+    if !valid_y.is_empty() {
+        standardizer.transform(valid_x.view_mut())?;
+    }
     let mut sizes = vec![train_x.ncols()];
     sizes.extend(&args.hidden);
     sizes.push(data.classes);
@@ -160,6 +160,7 @@ fn train(args: &Args, csv: &Path) -> Outcome<(Model<f32>, Option<Vec<String>>)> 
         batch_size: args.batch,
         optimizer: Optimizer::adam(args.lr),
         seed: args.seed,
+        early_stopping: args.patience.map(StopRule::patience),
         ..TrainConfig::default()
     };
     let options = RunOptions {
@@ -178,12 +179,37 @@ fn train(args: &Args, csv: &Path) -> Outcome<(Model<f32>, Option<Vec<String>>)> 
             trainer.network().parameter_count()
         );
     }
-    let net = epochs(
-        args,
-        &mut trainer,
-        (&train_x, &train_y),
-        validation.as_ref(),
-    )?;
+    let mut printer = EpochPrinter {
+        progress: support::progress::Progress::new(args.json, args.batch, args.epochs),
+        json: args.json,
+        validation_rows: valid_y.len(),
+    };
+    let reports = if valid_y.is_empty() {
+        trainer.fit(train_x.view(), &train_y, &mut printer)?
+    } else {
+        trainer.fit_with_validation(
+            train_x.view(),
+            &train_y,
+            valid_x.view(),
+            &valid_y,
+            &mut printer,
+        )?
+    };
+    if let (Some((best, loss)), false) =
+        (trainer.early_stopping().and_then(|s| s.best()), args.json)
+    {
+        let ran = reports.len();
+        let why = if ran < args.epochs {
+            "stopped early; "
+        } else {
+            ""
+        };
+        println!(
+            "{why}kept epoch {}, of the lowest validation loss {loss:.4}",
+            best + 1
+        );
+    }
+    let net = trainer.into_network();
     let mut model = Model::new(net, Some(standardizer))?;
     if let Some(names) = &data.class_names {
         model = model.with_class_names(names.clone())?;
@@ -204,7 +230,7 @@ fn train(args: &Args, csv: &Path) -> Outcome<(Model<f32>, Option<Vec<String>>)> 
 }
 
 /// The training rows and labels, and the validation rows and labels if `fraction` is given:
-/// the rows in a seeded random order, the last ⌈fraction · n⌉ held out.
+/// the library's seeded split ([`lernmi::train::validation_split`]).
 fn split(
     data: &CsvClasses<f32>,
     fraction: Option<f64>,
@@ -213,83 +239,59 @@ fn split(
     let Some(fraction) = fraction else {
         return Ok((data.features.clone(), data.labels.clone(), None));
     };
-    let n = data.labels.len();
-    let held = (fraction * n as f64).ceil() as usize;
-    if !(fraction > 0.0 && fraction < 1.0) || held >= n {
-        return Err(format!(
-            "--validation {fraction}: needs a fraction in (0, 1) that leaves training rows ({n} rows)"
-        )
-        .into());
-    }
-    let mut order: Vec<usize> = (0..n).collect();
-    order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
-    let (train, validation) = order.split_at(n - held);
+    let (train, validation) = validation_split(data.labels.len(), fraction, seed)?;
     let rows = |idx: &[usize]| {
         (
             data.features.select(Axis(0), idx),
             idx.iter().map(|&i| data.labels[i]).collect::<Vec<_>>(),
         )
     };
-    let (train_x, train_y) = rows(train);
-    Ok((train_x, train_y, Some(rows(validation))))
+    let (train_x, train_y) = rows(&train);
+    Ok((train_x, train_y, Some(rows(&validation))))
 }
 
-/// Trains epoch by epoch, printing each; with --patience, stops when the validation loss has
-/// not improved for that many epochs and returns the best epoch's network.
-// TODO(lead): once the Trainer has validation and early stopping of its own, hand it the
-// validation rows and the patience instead of this loop's bookkeeping.
-fn epochs(
-    args: &Args,
-    trainer: &mut Trainer<f32>,
-    (x, y): (&Array2<f32>, &Vec<usize>),
-    validation: Option<&Rows>,
-) -> Outcome<Network<f32>> {
-    let mut progress =
-        support::progress::Progress::new(args.json, trainer.config().batch_size, args.epochs);
-    let mut best: Option<(f64, Network<f32>)> = None;
-    let mut since_best = 0;
-    for _ in 0..args.epochs {
-        let report = trainer.train_epoch(x.view(), y, &mut progress)?;
-        let eval = match validation {
-            Some((vx, vy)) => Some(trainer.network().evaluate(vx.view(), vy)?),
-            None => None,
+/// Prints each epoch's figures (with the validation set's, when there is one) under the
+/// progress bar.
+struct EpochPrinter {
+    progress: support::progress::Progress,
+    json: bool,
+    /// Rows of the validation set (0: none).
+    validation_rows: usize,
+}
+
+impl Observer for EpochPrinter {
+    fn batch_end(&mut self, progress: &BatchProgress) {
+        self.progress.batch_end(progress);
+    }
+
+    fn epoch_end(&mut self, report: &EpochReport) -> ControlFlow<()> {
+        let _ = self.progress.epoch_end(report);
+        let validation = match (report.validation_loss, report.validation_accuracy) {
+            (Some(loss), Some(accuracy)) => Some(Evaluation {
+                loss,
+                correct: (accuracy * self.validation_rows as f64).round() as usize,
+                total: self.validation_rows,
+            }),
+            _ => None,
         };
-        if args.json {
+        if self.json {
             let mut line = serde_json::json!({
                 "epoch": report.epoch + 1,
                 "train_loss": report.train_loss,
                 "train_s": report.seconds,
                 "samples_per_s": report.samples_per_second,
             });
-            if let Some(e) = &eval {
+            if let Some(e) = &validation {
                 line["val_loss"] = e.loss.into();
                 line["val_acc"] = e.accuracy().into();
             }
             println!("{line}");
         } else {
-            let held_out = eval.as_ref().map(|e| ("validation", e));
-            println!("{}", support::progress::epoch_line(&report, held_out));
+            let held_out = validation.as_ref().map(|e| ("validation", e));
+            println!("{}", support::progress::epoch_line(report, held_out));
         }
-        let (Some(patience), Some(e)) = (args.patience, &eval) else {
-            continue;
-        };
-        if best.as_ref().is_none_or(|(loss, _)| e.loss < *loss) {
-            best = Some((e.loss, trainer.network().clone()));
-            since_best = 0;
-        } else {
-            since_best += 1;
-            if since_best >= patience {
-                if !args.json {
-                    println!("stopped: no better validation loss for {patience} epochs");
-                }
-                break;
-            }
-        }
+        ControlFlow::Continue(())
     }
-    Ok(match best {
-        Some((_, net)) => net,
-        None => trainer.network().clone(),
-    })
 }
 
 /// The classes of `table`'s rows in the numbering of `names` (the training file's text
