@@ -327,15 +327,19 @@ impl Observer for BreakAfter {
 #[test]
 fn a_resumed_checkpoint_ends_as_the_uninterrupted_run() {
     let (x, y) = data();
-    for (epochs, rule) in [
-        (60, StopRule::patience(8)),
-        (30, StopRule::patience(100)), // runs out of epochs, restores at the end
+    for (epochs, rule, dropout) in [
+        (60, StopRule::patience(8), vec![]),
+        (30, StopRule::patience(100), vec![]), // runs out of epochs, restores at the end
+        (60, StopRule::patience(4), vec![0.3]), // dropout masks resume with the run too
     ] {
-        let (whole, whole_reports) = fit(config(epochs, Some(rule)), 1);
+        let config = TrainConfig {
+            dropout,
+            ..config(epochs, Some(rule))
+        };
+        let (whole, whole_reports) = fit(config.clone(), 1);
         let last = whole_reports.len() - 1;
         for k in 0..=last {
-            let mut first =
-                Trainer::with_options(network(), config(epochs, Some(rule)), options(1)).unwrap();
+            let mut first = Trainer::with_options(network(), config.clone(), options(1)).unwrap();
             let mut reports = first.fit(x.view(), &y, &mut BreakAfter(k)).unwrap();
             let bytes = first.checkpoint_bytes().unwrap();
             let checkpoint = Checkpoint::<f32>::from_safetensors(&bytes).unwrap();
