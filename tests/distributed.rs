@@ -133,8 +133,12 @@ fn config(optimizer: Optimizer) -> TrainConfig {
 type Trained = (Network<f32>, Vec<f64>);
 
 fn plain(optimizer: Optimizer) -> Trained {
+    plain_with(config(optimizer))
+}
+
+fn plain_with(config: TrainConfig) -> Trained {
     let (x, y) = data(1030);
-    let mut trainer = Trainer::new(network(4), config(optimizer)).unwrap();
+    let mut trainer = Trainer::new(network(4), config).unwrap();
     let reports = trainer.fit(x.view(), y.view(), &mut ()).unwrap();
     let losses = reports.iter().map(|r| r.train_loss).collect();
     (trainer.into_network(), losses)
@@ -151,10 +155,16 @@ fn on_ranks_scaled(
     seeds: &[u64],
     scale: f32,
 ) -> Vec<lernmi::Result<Trained>> {
+    on_ranks_with(config(optimizer), seeds, scale)
+}
+
+/// [`on_ranks_scaled`] with any configuration.
+fn on_ranks_with(config: TrainConfig, seeds: &[u64], scale: f32) -> Vec<lernmi::Result<Trained>> {
     let threads: Vec<_> = fake_ranks(seeds.len())
         .into_iter()
         .zip(seeds.to_vec())
         .map(|(transport, seed)| {
+            let config = config.clone();
             std::thread::spawn(move || {
                 let (x, y) = data(1030);
                 let x = x * scale;
@@ -162,7 +172,7 @@ fn on_ranks_scaled(
                     threads: Some(1 + transport.rank % 2),
                     ..RunOptions::default()
                 };
-                let mut trainer = Trainer::with_options(network(seed), config(optimizer), options)?;
+                let mut trainer = Trainer::with_options(network(seed), config, options)?;
                 trainer.distribute(transport)?;
                 let reports = trainer.fit(x.view(), y.view(), &mut ())?;
                 let losses = reports.iter().map(|r| r.train_loss).collect();
@@ -205,6 +215,27 @@ fn weights_are_bit_identical_for_1_2_3_and_8_ranks() {
                 let what = format!("{} rank {rank} of {ranks}", optimizer.name());
                 assert_bit_identical(&expected, &got, &what);
             }
+        }
+    }
+}
+
+#[test]
+fn dropout_masks_are_the_same_on_any_number_of_ranks() {
+    // The masks are keyed by each row's index in the data set, not by rank or thread.
+    let dropout = TrainConfig {
+        dropout: vec![0.25, 0.25],
+        ..config(Optimizer::adam(3e-3))
+    };
+    let expected = plain_with(dropout.clone());
+    let without = plain(Optimizer::adam(3e-3));
+    assert!(expected.0 != without.0, "dropout changed nothing");
+    for ranks in [2, 3] {
+        for (rank, result) in on_ranks_with(dropout.clone(), &vec![4; ranks], 1.0)
+            .into_iter()
+            .enumerate()
+        {
+            let what = format!("dropout, rank {rank} of {ranks}");
+            assert_bit_identical(&expected, &result.unwrap(), &what);
         }
     }
 }
