@@ -180,7 +180,7 @@ pub struct OptimizerState<F: Float = f32> {
 struct Scratch<F: Float>(Vec<(Array2<F>, Array1<F>)>);
 
 /// Two states are equal when they continue training alike: the same optimiser, moments and
-/// step count (the scratch arrays are left out, see [`Scratch`]).
+/// step count (the scratch arrays, working space for one update, are left out).
 impl<F: Float> PartialEq for OptimizerState<F> {
     fn eq(&self, other: &Self) -> bool {
         self.optimizer == other.optimizer
