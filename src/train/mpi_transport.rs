@@ -17,8 +17,9 @@ const TAG: i32 = 0x6c6d;
 /// uses it stays `Send`; MPI itself is called from whichever thread trains, which must be
 /// the only thread calling MPI at that time (the `Single` or `Funneled` threading levels of
 /// `mpi::initialize` suffice when the main thread trains). MPI's default error handler ends
-/// the whole job when a peer dies, so a lost rank stops every rank rather than hanging them;
-/// so does using the transport after the [`Universe`] is dropped (MPI is finalised then).
+/// the whole job when a peer dies, so a lost rank stops every rank rather than hanging them.
+/// Once the [`Universe`] is dropped MPI is finalised, and every call is an
+/// [`Error::Distributed`] instead of a call into a finalised MPI.
 #[derive(Clone, Copy, Debug)]
 pub struct MpiTransport {
     rank: usize,
@@ -35,8 +36,13 @@ impl MpiTransport {
         }
     }
 
-    /// The rank `rank` as MPI counts, or an error for one outside the world.
+    /// The rank `rank` as MPI counts, or an error for one outside the world or when MPI is
+    /// not running (never initialised, or finalised with its [`Universe`]): MPI forbids calls
+    /// outside its lifetime.
     fn peer(&self, rank: usize) -> Result<i32> {
+        if !mpi::environment::is_initialized() || mpi::environment::is_finalized() {
+            return Err(self.error("MPI is not running (is its Universe dropped?)".into()));
+        }
         match i32::try_from(rank) {
             Ok(r) if rank < self.size => Ok(r),
             _ => Err(self.error(format!("no rank {rank} among {}", self.size))),
