@@ -248,12 +248,13 @@ impl Transform {
         out.fill(F::zero());
         let (h, w) = (height as i64, width as i64);
         // Columns x of the output whose source x − dx lies inside the image.
-        let (x0, x1) = (self.dx.clamp(0, w), (w + self.dx).clamp(0, w));
+        // Saturating: the fields are public, and any i64 must give zeros, not an overflow.
+        let (x0, x1) = (self.dx.clamp(0, w), w.saturating_add(self.dx).clamp(0, w));
         if x0 >= x1 {
             return;
         }
         for y in 0..h {
-            let source_y = y - self.dy;
+            let source_y = y.saturating_sub(self.dy);
             if !(0..h).contains(&source_y) {
                 continue;
             }
@@ -329,6 +330,19 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    /// Shifts as far as an i64 goes leave nothing of the image, without overflowing.
+    #[test]
+    fn extreme_shifts_give_zeros() {
+        let src = image(3, 4);
+        for (dx, dy) in [(i64::MAX, 0), (i64::MIN, 0), (0, i64::MAX), (0, i64::MIN)] {
+            let mut out = vec![-1.0; 12];
+            Transform { dx, dy, angle: 0.0 }
+                .apply(&src, 3, 4, &mut out)
+                .unwrap();
+            assert_eq!(out, vec![0.0; 12], "dx {dx} dy {dy}");
         }
     }
 
