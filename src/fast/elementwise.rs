@@ -4,6 +4,9 @@
 //! equation, compiled for AVX-512, AVX2 and the baseline by `multiversion`; Rust never fuses
 //! the separate multiplies and adds, so every instruction set gives the same bits.
 
+use std::any::{Any, TypeId};
+use std::sync::OnceLock;
+
 use crate::Float;
 
 /// Lanes of independent accumulators in [`finite_under`], so that the check vectorises.
@@ -33,6 +36,66 @@ pub(crate) fn finite_under<F: Float, const N: usize>(
         acc + rule(std::array::from_fn(|m| chunked[m].1[i])) * F::zero()
     });
     lanes.iter().fold(tail, |acc, &l| acc + l) == F::zero()
+}
+
+/// The logistic function in place, as [`Activation::sigmoid`] computes it, with the values of
+/// the integers 0..=255 (raw bytes, such as pixels) looked up in a table built once per process
+/// from that same function: the same bits, without one `exp` per element.
+///
+/// [`Activation::sigmoid`]: crate::Activation::sigmoid
+pub(crate) fn sigmoid_in_place<F: Float>(values: &mut [F]) {
+    let table = byte_sigmoids::<F>();
+    if all_bytes(values) {
+        look_up(values, table);
+        return;
+    }
+    for v in values {
+        *v = if is_byte(*v) {
+            table[byte_index(*v)]
+        } else {
+            crate::Activation::sigmoid(*v)
+        };
+    }
+}
+
+/// Whether `v` is one of the integers 0..=255 (or −0, whose sigmoid is that of 0).
+#[inline(always)]
+fn is_byte<F: Float>(v: F) -> bool {
+    (v >= F::zero()) & (v <= F::of(255.0)) & (v.floor() == v)
+}
+
+/// The table index of a value for which [`is_byte`] holds.
+#[inline(always)]
+fn byte_index<F: Float>(v: F) -> usize {
+    (v.to_f64_lossless() as usize).min(255)
+}
+
+/// Whether [`is_byte`] holds for every value: a branch-free pass, so that it vectorises.
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
+fn all_bytes<F: Float>(values: &[F]) -> bool {
+    values.iter().fold(true, |all, &v| all & is_byte(v))
+}
+
+/// Replaces every value, all bytes, by its entry in `table`.
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
+fn look_up<F: Float>(values: &mut [F], table: &[F; 256]) {
+    values.iter_mut().for_each(|v| *v = table[byte_index(*v)]);
+}
+
+/// σ(0), σ(1), …, σ(255) in `F`, computed on first use.
+fn byte_sigmoids<F: Float>() -> &'static [F; 256] {
+    static F32: OnceLock<[f32; 256]> = OnceLock::new();
+    static F64: OnceLock<[f64; 256]> = OnceLock::new();
+    fn table<F: Float>() -> [F; 256] {
+        std::array::from_fn(|k| crate::Activation::sigmoid(F::of(k as f64)))
+    }
+    let any: &'static dyn Any = if TypeId::of::<F>() == TypeId::of::<f32>() {
+        F32.get_or_init(table::<f32>)
+    } else {
+        F64.get_or_init(table::<f64>)
+    };
+    any.downcast_ref()
+        .expect("Float is implemented for f32 and f64 only")
 }
 
 /// Elements per task when a pass over parameters is split over threads (128 KiB of `f32`).
@@ -242,5 +305,44 @@ pub(crate) fn combine<F: Float>(
                 *o = scale(*o);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Activation;
+
+    /// Every value the table serves, and the values next to them that it must not serve, give
+    /// exactly the bits of computing the sigmoid: on bytes alone (the lookup pass) and mixed
+    /// with other values (element by element).
+    fn table_matches_computing<F: Float>() {
+        let mut values: Vec<F> = (0..=255).map(|k| F::of(f64::from(k))).collect();
+        values.push(F::of(-0.0));
+        let bytes = values.len();
+        for special in [-1.0, 0.5, 254.999, 255.5, 256.0, 1e10, -1e10, 3e-300] {
+            values.push(F::of(special));
+        }
+        values.extend([
+            F::nan(),
+            F::infinity(),
+            F::neg_infinity(),
+            F::min_positive_value(),
+        ]);
+        for values in [&values[..bytes], &values[..]] {
+            let mut looked_up = values.to_vec();
+            sigmoid_in_place(&mut looked_up);
+            for (v, a) in values.iter().zip(&looked_up) {
+                let computed = Activation::sigmoid(*v);
+                let same = computed.to_f64_lossless().to_bits() == a.to_f64_lossless().to_bits();
+                assert!(same, "sigmoid({v}) = {computed}, looked up {a}");
+            }
+        }
+    }
+
+    #[test]
+    fn byte_table_gives_the_bits_of_computing() {
+        table_matches_computing::<f32>();
+        table_matches_computing::<f64>();
     }
 }

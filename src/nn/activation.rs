@@ -194,12 +194,20 @@ impl Activation {
     }
 
     /// Applies σ in place (used for the optional input-layer activation).
+    ///
+    /// Raw pixels are bytes, so the seed's input sigmoid sees at most 256 distinct values: the
+    /// sigmoid of each integer 0..=255 is computed once per process and looked up: the same
+    /// bits as computing it, without one `exp` per element.
     pub fn forward_in_place<F: Float>(&self, mut values: ArrayViewMut2<'_, F>) {
         match self {
             Activation::Softmax => {
                 let z = values.to_owned();
                 self.forward(z.view(), values);
             }
+            Activation::Sigmoid => match values.as_slice_mut() {
+                Some(v) => elementwise::sigmoid_in_place(v),
+                None => values.mapv_inplace(Self::sigmoid),
+            },
             _ => values.mapv_inplace(|z| self.apply_scalar(z)),
         }
     }
