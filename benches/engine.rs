@@ -13,7 +13,9 @@
 //!   seed's setting), then values in [0, 1) without it.
 //! - `inference`: [`Network::predict`] on batches of 1, 32, 128 and 1000 rows, `small` config.
 //! - `matmul`: the raw matrix products on training shapes: `ndarray::linalg::general_mat_mul`
-//!   (the `matrixmultiply` crate) beside the crate's own [`lernmi::fast::gemm::gemm`], f32. **Throughput here counts
+//!   (the `matrixmultiply` crate) beside the crate's own [`lernmi::fast::gemm::gemm`], f32 (and
+//!   f64 on two shapes); then the other products of a wide step (`wide_*`). `LERNMI_KERNEL`
+//!   picks the family the crate's products run on. **Throughput here counts
 //!   floating-point operations (2·m·n·k per product), so criterion's "elem/s" reads as FLOP/s.**
 //!   `matmul/fma_peak/FAMILY_TYPE` is this core's FMA peak measured in the same run, for each
 //!   SIMD family the CPU runs (AVX-512, AVX2, NEON) and f32/f64: independent fused
@@ -34,7 +36,7 @@ use ndarray::linalg::general_mat_mul;
 #[allow(dead_code)] // only the FMA loops are used here, not the timing helper
 #[path = "../examples/support/peak.rs"]
 mod peak;
-use ndarray::{s, Array2, ShapeBuilder};
+use ndarray::{s, Array2, ArrayView2, ShapeBuilder};
 
 /// Deterministic pseudo-random numbers in [0, 1) (SplitMix64).
 struct Rng(u64);
@@ -244,28 +246,40 @@ fn matmul(c: &mut Criterion) {
     ];
     for (m, k, n) in shapes {
         let (x, _) = data::<f32>(m, k, 1, 4);
-        let mut rng = Rng(5);
-        let w = Array2::from_shape_simple_fn((n, k).f(), || rng.next_f64() as f32 - 0.5);
+        let w = weights::<f32>(n, k);
         let mut z = Array2::<f32>::zeros((m, n));
         group.throughput(Throughput::Elements((2 * m * n * k) as u64));
         let id = BenchmarkId::new("flops_f32", format!("{m}x{k}x{n}"));
         group.bench_function(id, |b| {
             b.iter(|| general_mat_mul(1.0, &x, &w.t(), 0.0, black_box(&mut z)))
         });
-        let mut packing = lernmi::fast::gemm::Packing::default();
-        let id = BenchmarkId::new("lernmi_gemm_flops_f32", format!("{m}x{k}x{n}"));
-        group.bench_function(id, |b| {
-            b.iter(|| {
-                lernmi::fast::gemm::gemm(
-                    &x.view(),
-                    &w.t(),
-                    0.0,
-                    black_box(&mut z.view_mut()),
-                    &mut packing,
-                )
-            })
-        });
+        bench_gemm(&mut group, "lernmi_gemm_flops_f32", x.view(), w.t());
+        if (m, n) == (256, 1024) || (m, n) == (64, 128) {
+            let (x, _) = data::<f64>(m, k, 1, 4);
+            bench_gemm(
+                &mut group,
+                "lernmi_gemm_flops_f64",
+                x.view(),
+                weights(n, k).t(),
+            );
+        }
     }
+    // The rest of a wide step (784-1024-1024-10, 256 rows): the second layer's X·Wᵀ, its input
+    // sensitivities Δ·W, and the weight gradients Gᵀ = Aᵀ·Δ of both layers, in the layouts
+    // `Dense` hands over (A and Δ row-major, W column-major).
+    let (a1, _) = data::<f32>(256, 1024, 1, 6);
+    let (x0, _) = data::<f32>(256, 784, 1, 7);
+    let (delta, _) = data::<f32>(256, 1024, 1, 8);
+    let w2 = weights::<f32>(1024, 1024);
+    bench_gemm(&mut group, "wide_forward_f32", a1.view(), w2.t());
+    bench_gemm(
+        &mut group,
+        "wide_sensitivities_f32",
+        delta.view(),
+        w2.view(),
+    );
+    bench_gemm(&mut group, "wide_gradients_f32", a1.t(), delta.view());
+    bench_gemm(&mut group, "wide_gradients_f32", x0.t(), delta.view());
     for peak in peak::available() {
         const STEPS: usize = 10_000;
         group.throughput(Throughput::Elements(
@@ -275,6 +289,33 @@ fn matmul(c: &mut Criterion) {
         group.bench_function(id, |b| b.iter(|| (peak.run)(black_box(STEPS))));
     }
     group.finish();
+}
+
+/// Random weights in [−0.5, 0.5) of an (n_out × n_in) layer, stored input by input
+/// (column-major), as `Dense` keeps them.
+fn weights<F: Float>(n_out: usize, n_in: usize) -> Array2<F> {
+    let mut rng = Rng(5);
+    Array2::from_shape_simple_fn((n_out, n_in).f(), || F::of(rng.next_f64() - 0.5))
+}
+
+/// Times `lernmi::fast::gemm::gemm` on C = A·B (C row-major), as `NAME/MxKxN` in FLOP/s.
+fn bench_gemm<F: Float>(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    name: &str,
+    a: ArrayView2<'_, F>,
+    b: ArrayView2<'_, F>,
+) {
+    let (m, k, n) = (a.nrows(), a.ncols(), b.ncols());
+    let mut c = Array2::<F>::zeros((m, n));
+    let mut packing = lernmi::fast::gemm::Packing::default();
+    group.throughput(Throughput::Elements((2 * m * n * k) as u64));
+    let id = BenchmarkId::new(name, format!("{m}x{k}x{n}"));
+    group.bench_function(id, |bench| {
+        bench.iter(|| {
+            let mut c = c.view_mut();
+            lernmi::fast::gemm::gemm(&a, &b, F::zero(), black_box(&mut c), &mut packing)
+        })
+    });
 }
 
 criterion_group!(benches, train_step, graph_vs_engine, inference, matmul);
