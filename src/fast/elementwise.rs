@@ -64,10 +64,13 @@ fn is_byte<F: Float>(v: F) -> bool {
     (v >= F::zero()) & (v <= F::of(255.0)) & (v.floor() == v)
 }
 
-/// The table index of a value for which [`is_byte`] holds.
+/// The table index of a value for which [`is_byte`] holds: adding 2⁵² moves an integer below
+/// 2⁵² into the low bits of the f64's mantissa, exactly, in arithmetic that vectorises (unlike a
+/// float-to-integer cast, which saturates).
 #[inline(always)]
 fn byte_index<F: Float>(v: F) -> usize {
-    (v.to_f64_lossless() as usize).min(255)
+    const TWO_52: f64 = 4_503_599_627_370_496.0;
+    ((v.to_f64_lossless() + TWO_52).to_bits() & 0xFF) as usize
 }
 
 /// Whether [`is_byte`] holds for every value: a branch-free pass, so that it vectorises.
