@@ -450,10 +450,11 @@ pub(crate) fn supported<F: Float>() -> Vec<MicroKernel<F>> {
         .collect()
 }
 
-/// Whether [`transpose16`] can run here: `F` is `f32` and the AVX-512 family is in force.
+/// Whether [`transpose16`] can run here: `F` is `f32` and the AVX-512 or the AVX2 family is
+/// in force.
 fn can_transpose<F: Float>() -> bool {
     TypeId::of::<F>() == TypeId::of::<f32>()
-        && active() == KernelChoice::Avx512
+        && matches!(active(), KernelChoice::Avx512 | KernelChoice::Avx2)
         && cfg!(target_arch = "x86_64")
 }
 
@@ -475,18 +476,24 @@ unsafe fn transpose16<F: Float>(
     out_len: usize,
 ) {
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: F is f32 and AVX-512F is available (can_transpose), the rest is the caller's
-    // promise.
-    unsafe {
-        x86::transpose16(
-            src.cast(),
-            src_stride,
-            rows,
-            cols,
-            dst.cast(),
-            dst_stride,
-            out_len,
-        )
+    {
+        let transpose = match active() {
+            KernelChoice::Avx512 => x86::transpose16,
+            _ => x86::transpose16_avx2,
+        };
+        // SAFETY: F is f32 and the family in force (AVX-512, else AVX2, by can_transpose) is
+        // available; the rest is the caller's promise.
+        unsafe {
+            transpose(
+                src.cast(),
+                src_stride,
+                rows,
+                cols,
+                dst.cast(),
+                dst_stride,
+                out_len,
+            )
+        }
     }
     #[cfg(not(target_arch = "x86_64"))]
     {

@@ -163,8 +163,12 @@ pub(super) fn pack_a<F: Float>(
         };
         return pack_lines(column, kc, ic, mc, mr, out);
     }
-    let transpose =
-        a.strides()[1] == 1 && a.strides()[0] > 0 && mr <= 16 && super::can_transpose::<F>();
+    // Strips of 8 rows or fewer (the AVX2 kernel's 6) would store 16 short output rows per
+    // block: copying row by row is faster there.
+    let transpose = a.strides()[1] == 1
+        && a.strides()[0] > 0
+        && (9..=16).contains(&mr)
+        && super::can_transpose::<F>();
     for (s, i0) in (ic..ic + mc).step_by(mr).enumerate() {
         let h = mr.min(ic + mc - i0);
         let strip = &mut out[s * kc * mr..(s + 1) * kc * mr];

@@ -1,5 +1,5 @@
-//! The x86-64 micro-kernels (AVX-512 and AVX2 with FMA, from one macro) and the AVX-512
-//! transpose that packing uses.
+//! The x86-64 micro-kernels (AVX-512 and AVX2 with FMA, from one macro) and the transposes
+//! that packing uses.
 
 use std::arch::x86_64::*;
 
@@ -58,6 +58,92 @@ pub(super) unsafe fn transpose16(
             }
         }
     }
+}
+
+/// [`transpose16`] for the AVX2 family: the 16 × 16 block as four 8 × 8 blocks, each
+/// transposed in eight registers of eight lanes.
+#[target_feature(enable = "avx2")]
+pub(super) unsafe fn transpose16_avx2(
+    src: *const f32,
+    src_stride: usize,
+    rows: usize,
+    cols: usize,
+    dst: *mut f32,
+    dst_stride: usize,
+    out_len: usize,
+) {
+    // Lane i of mask(n) is set when i < n (a negative n sets none).
+    let mask = |n: isize| {
+        let n = n.clamp(0, 8) as i32;
+        _mm256_cmpgt_epi32(
+            _mm256_set1_epi32(n),
+            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+        )
+    };
+    let load_masks = [mask(cols as isize), mask(cols as isize - 8)];
+    let store_masks = [mask(out_len as isize), mask(out_len as isize - 8)];
+    for (half, &load_mask) in load_masks.iter().enumerate() {
+        // Columns 8·half .. 8·half + 8 of every row, transposed block by block of 8 rows.
+        let mut columns = [[_mm256_setzero_ps(); 8]; 2];
+        for (block, out) in columns.iter_mut().enumerate() {
+            let mut r = [_mm256_setzero_ps(); 8];
+            for (k, row) in r.iter_mut().enumerate() {
+                let i = 8 * block + k;
+                if i < rows {
+                    // SAFETY: row i < rows is readable for `cols` elements (caller); the mask
+                    // keeps the load to columns below cols.
+                    *row = unsafe {
+                        _mm256_maskload_ps(src.add(i * src_stride + 8 * half), load_mask)
+                    };
+                }
+            }
+            *out = transpose8(r);
+        }
+        for (j, (low, high)) in columns[0].iter().zip(&columns[1]).enumerate() {
+            let q = 8 * half + j;
+            if q < cols {
+                // SAFETY: output row q < cols is writable for out_len elements; the masks
+                // keep the stores below out_len.
+                unsafe {
+                    _mm256_maskstore_ps(dst.add(q * dst_stride), store_masks[0], *low);
+                    _mm256_maskstore_ps(dst.add(q * dst_stride + 8), store_masks[1], *high);
+                }
+            }
+        }
+    }
+}
+
+/// Transposes eight rows of eight lanes: lane i of output j is lane j of input i.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn transpose8(r: [__m256; 8]) -> [__m256; 8] {
+    // Pairs of rows interleaved, then quads, within each 128-bit lane: s[4k + j] holds in lane
+    // L column 4L + j of rows 4k .. 4k + 4; the two lanes then meet.
+    let t: [__m256; 8] = std::array::from_fn(|m| {
+        let (a, b) = (r[m / 2 * 2], r[m / 2 * 2 + 1]);
+        if m % 2 == 0 {
+            _mm256_unpacklo_ps(a, b)
+        } else {
+            _mm256_unpackhi_ps(a, b)
+        }
+    });
+    let s: [__m256; 8] = std::array::from_fn(|m| {
+        let (k, j) = (m / 4, m % 4);
+        let (a, b) = (t[4 * k + j / 2], t[4 * k + 2 + j / 2]);
+        if j % 2 == 0 {
+            _mm256_shuffle_ps::<0x44>(a, b)
+        } else {
+            _mm256_shuffle_ps::<0xEE>(a, b)
+        }
+    });
+    std::array::from_fn(|q| {
+        let j = q % 4;
+        if q < 4 {
+            _mm256_permute2f128_ps::<0x20>(s[j], s[4 + j])
+        } else {
+            _mm256_permute2f128_ps::<0x31>(s[j], s[4 + j])
+        }
+    })
 }
 
 /// Generates a micro-kernel of `$mr` rows and two vectors of `$lanes` elements of `$t`: the
