@@ -709,6 +709,73 @@ mod kernel_tests {
     }
 }
 
+/// Each x86 transpose this CPU runs against the definition, for every block size and output
+/// length: the values, the zeros below `rows`, and nothing written past `out_len` or `cols`.
+/// The source holds exactly the elements the contract makes readable, so that a sanitizer
+/// run sees any read beyond them.
+#[cfg(all(test, target_arch = "x86_64", not(miri)))]
+mod transpose_tests {
+    type Transpose = unsafe fn(*const f32, usize, usize, usize, *mut f32, usize, usize);
+
+    fn check(transpose: Transpose, rows: usize, cols: usize, out_len: usize) {
+        let (src_stride, dst_stride) = (19, 17);
+        let len = if rows == 0 {
+            0
+        } else {
+            (rows - 1) * src_stride + cols
+        };
+        let src: Vec<f32> = (0..len).map(|v| v as f32 + 1.0).collect();
+        let mut dst = vec![-1.0f32; 16 * dst_stride];
+        // SAFETY: the transposes this module gets can run here; src holds cols elements from
+        // each of the rows row starts and dst 16 rows of dst_stride ≥ out_len.
+        unsafe {
+            transpose(
+                src.as_ptr(),
+                src_stride,
+                rows,
+                cols,
+                dst.as_mut_ptr(),
+                dst_stride,
+                out_len,
+            )
+        };
+        for q in 0..16 {
+            for i in 0..dst_stride {
+                let want = match (q < cols, i < out_len, i < rows) {
+                    (true, true, true) => src[i * src_stride + q],
+                    (true, true, false) => 0.0,
+                    _ => -1.0,
+                };
+                let got = dst[q * dst_stride + i];
+                assert_eq!(
+                    got, want,
+                    "rows {rows}, cols {cols}, out_len {out_len}: [{q}][{i}]"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn transposes_match_the_definition_for_every_size() {
+        let mut transposes: Vec<Transpose> = Vec::new();
+        if is_x86_feature_detected!("avx512f") {
+            transposes.push(super::x86::transpose16);
+        }
+        if is_x86_feature_detected!("avx2") {
+            transposes.push(super::x86::transpose16_avx2);
+        }
+        for transpose in transposes {
+            for rows in 0..=16 {
+                for cols in 0..=16 {
+                    for out_len in 0..=16 {
+                        check(transpose, rows, cols, out_len);
+                    }
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

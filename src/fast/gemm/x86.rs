@@ -83,9 +83,15 @@ pub(super) unsafe fn transpose16_avx2(
     let load_masks = [mask(cols as isize), mask(cols as isize - 8)];
     let store_masks = [mask(out_len as isize), mask(out_len as isize - 8)];
     for (half, &load_mask) in load_masks.iter().enumerate() {
-        // Columns 8·half .. 8·half + 8 of every row, transposed block by block of 8 rows.
+        if 8 * half >= cols {
+            // No column of this half: nothing to store, and its addresses may lie past the
+            // rows' ends, where even forming a pointer is not allowed.
+            break;
+        }
+        // Columns 8·half .. 8·half + 8 of every row, transposed block by block of 8 rows
+        // (a block with no rows stays zero).
         let mut columns = [[_mm256_setzero_ps(); 8]; 2];
-        for (block, out) in columns.iter_mut().enumerate() {
+        for (block, out) in columns.iter_mut().enumerate().take(rows.div_ceil(8)) {
             let mut r = [_mm256_setzero_ps(); 8];
             for (k, row) in r.iter_mut().enumerate() {
                 let i = 8 * block + k;
@@ -103,10 +109,13 @@ pub(super) unsafe fn transpose16_avx2(
             let q = 8 * half + j;
             if q < cols {
                 // SAFETY: output row q < cols is writable for out_len elements; the masks
-                // keep the stores below out_len.
+                // keep the stores below out_len, and the second half is only addressed when
+                // out_len reaches into it.
                 unsafe {
                     _mm256_maskstore_ps(dst.add(q * dst_stride), store_masks[0], *low);
-                    _mm256_maskstore_ps(dst.add(q * dst_stride + 8), store_masks[1], *high);
+                    if out_len > 8 {
+                        _mm256_maskstore_ps(dst.add(q * dst_stride + 8), store_masks[1], *high);
+                    }
                 }
             }
         }
